@@ -1,0 +1,56 @@
+"""SQLAlchemy models, one module per part of the domain."""
+
+from app.models.audit import AUDIT_ACTIONS, AuditEvent
+from app.models.consultation import (
+    ANSWER,
+    ANSWERED,
+    AWAITING_PATIENT,
+    CLOSED,
+    IN_REVIEW,
+    INTERNAL_NOTE,
+    OPEN_STATUSES,
+    PATIENT_REPLY,
+    QUESTION,
+    STATUSES,
+    SUBMITTED,
+    WITHDRAWN,
+    ConsultationRequest,
+    Message,
+    Photo,
+    ResponseClock,
+    hash_token,
+    new_access_token,
+    new_reference,
+)
+from app.models.outbox import FAILED, PENDING, SENT, OutboundEmail
+from app.models.user import ROLES, User
+
+__all__ = [
+    "ANSWER",
+    "ANSWERED",
+    "AUDIT_ACTIONS",
+    "AWAITING_PATIENT",
+    "CLOSED",
+    "FAILED",
+    "INTERNAL_NOTE",
+    "IN_REVIEW",
+    "OPEN_STATUSES",
+    "PATIENT_REPLY",
+    "PENDING",
+    "QUESTION",
+    "ROLES",
+    "SENT",
+    "STATUSES",
+    "SUBMITTED",
+    "WITHDRAWN",
+    "AuditEvent",
+    "ConsultationRequest",
+    "Message",
+    "OutboundEmail",
+    "Photo",
+    "ResponseClock",
+    "User",
+    "hash_token",
+    "new_access_token",
+    "new_reference",
+]

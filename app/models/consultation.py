@@ -1,0 +1,177 @@
+"""Consultation requests, their photos, the patient-dermatologist thread and the response clocks."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models.types import UTCDateTime
+from app.timeutil import utcnow
+
+# Status flow: submitted -> in_review -> (awaiting_patient <-> in_review) -> answered -> closed; or withdrawn.
+SUBMITTED = "submitted"
+IN_REVIEW = "in_review"
+AWAITING_PATIENT = "awaiting_patient"
+ANSWERED = "answered"
+CLOSED = "closed"
+WITHDRAWN = "withdrawn"
+STATUSES = (SUBMITTED, IN_REVIEW, AWAITING_PATIENT, ANSWERED, CLOSED, WITHDRAWN)
+OPEN_STATUSES = (SUBMITTED, IN_REVIEW)  # a dermatologist owes the patient a reply
+
+# No 0/O, 1/I/L: a patient reading the reference over the phone should not have to guess.
+REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+
+def new_reference() -> str:
+    """A short, human-readable, non-sequential reference such as DRM-7K3Q9X."""
+    return "DRM-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))
+
+
+def new_access_token() -> str:
+    """The secret in the patient's private link; only its hash is stored."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class ConsultationRequest(db.Model):
+    __tablename__ = "consultation_requests"
+    __table_args__ = (
+        Index("ix_requests_status_due", "status", "due_at"),
+        Index("ix_requests_claimed_status", "claimed_by_id", "status"),
+        Index("ix_requests_created", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(12), unique=True)
+    access_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The one-time key carried by the form, so a double click or a resent form makes one request.
+    submission_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(20), default=SUBMITTED)
+    language: Mapped[str] = mapped_column(String(5), default="en")
+
+    patient_name: Mapped[str] = mapped_column(String(120))
+    patient_email: Mapped[str] = mapped_column(String(254), index=True)
+    patient_phone: Mapped[str | None] = mapped_column(String(40))
+    date_of_birth: Mapped[date | None] = mapped_column(Date)
+    sex: Mapped[str | None] = mapped_column(String(20))
+
+    condition_slug: Mapped[str | None] = mapped_column(String(80))
+    body_sites: Mapped[list] = mapped_column(JSON, default=list)
+    duration: Mapped[str | None] = mapped_column(String(40))
+    symptoms: Mapped[list] = mapped_column(JSON, default=list)
+    description: Mapped[str] = mapped_column(Text, default="")
+    medications: Mapped[str | None] = mapped_column(Text)
+    allergies: Mapped[str | None] = mapped_column(Text)
+    history: Mapped[list] = mapped_column(JSON, default=list)
+    history_notes: Mapped[str | None] = mapped_column(Text)
+
+    consent_health_data_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    consent_terms_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    consent_version: Mapped[str | None] = mapped_column(String(20))
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # The running response clock: set while a dermatologist owes a reply, cleared when one is sent.
+    clock_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    response_round: Mapped[int] = mapped_column(Integer, default=1)
+    claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    claimed_by = relationship("User", foreign_keys=[claimed_by_id])
+    photos: Mapped[list[Photo]] = relationship(
+        back_populates="request", cascade="all, delete-orphan", order_by="Photo.id"
+    )
+    messages: Mapped[list[Message]] = relationship(
+        back_populates="request", cascade="all, delete-orphan", order_by="Message.id"
+    )
+    clocks: Mapped[list[ResponseClock]] = relationship(
+        back_populates="request", cascade="all, delete-orphan", order_by="ResponseClock.round"
+    )
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    def __repr__(self) -> str:
+        return f"<ConsultationRequest {self.reference} {self.status}>"
+
+
+class Photo(db.Model):
+    """A cleaned re-encode of an uploaded photo (the original upload is never stored)."""
+
+    __tablename__ = "photos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("consultation_requests.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    storage_key: Mapped[str] = mapped_column(String(64), unique=True)
+    thumbnail_key: Mapped[str] = mapped_column(String(64), unique=True)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    request: Mapped[ConsultationRequest] = relationship(back_populates="photos")
+
+
+# Message kinds in the thread.
+ANSWER = "answer"
+QUESTION = "question"
+PATIENT_REPLY = "patient_reply"
+INTERNAL_NOTE = "internal_note"
+MESSAGE_KINDS = (ANSWER, QUESTION, PATIENT_REPLY, INTERNAL_NOTE)
+
+
+class Message(db.Model):
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("consultation_requests.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: the patient
+    body: Mapped[str | None] = mapped_column(Text)
+    # Structured answer.
+    assessment: Mapped[str | None] = mapped_column(Text)
+    treatment: Mapped[str | None] = mapped_column(Text)
+    prescription_note: Mapped[str | None] = mapped_column(Text)
+    follow_up: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    request: Mapped[ConsultationRequest] = relationship(back_populates="messages")
+    author = relationship("User")
+    photos: Mapped[list[Photo]] = relationship(foreign_keys=[Photo.message_id], viewonly=True)
+
+    @property
+    def visible_to_patient(self) -> bool:
+        return self.kind != INTERNAL_NOTE
+
+
+class ResponseClock(db.Model):
+    """One 24-hour promise: from submission (or a patient's reply) to the dermatologist's next message."""
+
+    __tablename__ = "response_clocks"
+    __table_args__ = (Index("ix_clock_request_round", "request_id", "round", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("consultation_requests.id", ondelete="CASCADE"))
+    round: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    stopped_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    request: Mapped[ConsultationRequest] = relationship(back_populates="clocks")
+    stopped_by = relationship("User")

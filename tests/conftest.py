@@ -1,0 +1,79 @@
+"""Shared fixtures: the app/client/runner trio, a fresh database per test, and user helpers.
+
+On SQLite each test gets its own in-memory database. With TEST_DATABASE_URL (PostgreSQL in CI)
+the schema is created once and every table is emptied after each test.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from sqlalchemy import text
+
+from app import create_app
+from app.extensions import db
+from tests.factories import login_as as _login_as
+
+ON_POSTGRES = os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql")
+_schema_ready = False
+
+
+def build_app(tmp_path, **overrides):
+    """A testing app with its own upload folder; overrides go on top of TestingConfig."""
+    settings = {"UPLOAD_DIR": str(tmp_path / "uploads")}
+    settings.update(overrides)
+    return create_app("testing", settings)
+
+
+def reset_database(app) -> None:
+    """Create the schema (once on PostgreSQL, each time on an in-memory SQLite)."""
+    global _schema_ready
+    with app.app_context():
+        if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+            if not _schema_ready:
+                db.drop_all()
+                db.create_all()
+                _schema_ready = True
+        else:
+            db.create_all()
+
+
+def empty_database(app) -> None:
+    with app.app_context():
+        db.session.remove()
+        if db.engine.dialect.name == "postgresql":
+            tables = ", ".join(t.name for t in db.metadata.sorted_tables)
+            with db.engine.begin() as connection:
+                connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        db.engine.dispose()
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = build_app(tmp_path)
+    reset_database(app)
+    with app.app_context():
+        yield app
+        db.session.remove()
+    empty_database(app)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def login_as(client):
+    """login_as(user) signs the test client in as that staff member."""
+
+    def sign_in(user):
+        return _login_as(client, user)
+
+    return sign_in
