@@ -1,0 +1,1 @@
+"""Account management for admins (/staff/users)."""
