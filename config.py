@@ -81,7 +81,21 @@ class Config:
     WTF_CSRF_TIME_LIMIT = 6 * 3600
     PROXY_FIX_HOPS = 0
     REQUIRE_TOTP = False
+    # Fingerprinted static URLs (?v=<hash>) can be cached for a year.
     SEND_FILE_MAX_AGE_DEFAULT = 365 * 24 * 3600
+    # Compression is applied only to public pages and assets (see app/__init__.py), never to
+    # private pages, where reflected input next to secrets would invite BREACH-style attacks.
+    COMPRESS_REGISTER = False
+    COMPRESS_MIMETYPES = [
+        "text/html",
+        "text/css",
+        "text/javascript",
+        "application/javascript",
+        "application/json",
+        "application/xml",
+        "image/svg+xml",
+        "text/plain",
+    ]
 
     @staticmethod
     def apply_environment(settings: dict) -> None:

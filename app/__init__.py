@@ -12,7 +12,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import config as app_config
-from app.extensions import babel, csrf, db, limiter, login_manager, mail, migrate, talisman
+from app import logs
+from app.extensions import babel, compress, csrf, db, limiter, login_manager, mail, migrate, talisman
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,6 +48,7 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
         static_folder=str(ROOT / "static"),
     )
     app.config.update(app_config.load(config_name))
+    logs.install()
     if overrides:
         app.config.update(overrides)
     os.makedirs(app.instance_path, exist_ok=True)
@@ -87,6 +89,8 @@ def _init_extensions(app: Flask) -> None:
         referrer_policy="no-referrer",
         permissions_policy=PERMISSIONS_POLICY,
     )
+    compress.init_app(app)
+    app.after_request(_compress_public_responses)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
@@ -96,6 +100,23 @@ def _init_extensions(app: Flask) -> None:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _tune_sqlite)
+
+
+PUBLIC_ENDPOINTS = {
+    "static",
+    "conditions.home",
+    "conditions.index",
+    "conditions.condition",
+    "conditions.sitemap",
+    "conditions.robots",
+}
+
+
+def _compress_public_responses(response):
+    """gzip/brotli for public pages and static files only (private pages stay uncompressed)."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return compress.after_request(response)
+    return response
 
 
 def _tune_sqlite(dbapi_connection, _record) -> None:

@@ -1,6 +1,7 @@
 """Extension objects, created once here and bound to the app in create_app() (avoids import cycles)."""
 
 from flask_babel import Babel
+from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -24,3 +25,4 @@ login_manager = LoginManager()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 babel = Babel()
 talisman = Talisman()
+compress = Compress()

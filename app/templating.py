@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
+from pathlib import Path
 
 from flask import Flask, current_app, request, url_for
 from flask_babel import format_datetime, get_locale
@@ -13,6 +15,7 @@ from app.timeutil import as_utc
 
 def register(app: Flask) -> None:
     app.add_template_filter(when, "when")
+    app.url_defaults(_fingerprint_static)
     app.add_template_filter(iso_utc, "iso_utc")
 
     @app.context_processor
@@ -22,6 +25,25 @@ def register(app: Flask) -> None:
             "languages": {"en": "English", "lt": "Lietuvių"},
             "switch_language_url": switch_language_url,
         }
+
+
+_fingerprints: dict[str, tuple[int, str]] = {}
+
+
+def _fingerprint_static(endpoint: str, values: dict) -> None:
+    """Add ?v=<content hash> to static URLs so they can be cached for a year and change on deploy."""
+    if endpoint != "static" or "filename" not in values or "v" in values:
+        return
+    path = Path(current_app.static_folder) / values["filename"]
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        return
+    cached = _fingerprints.get(str(path))
+    if cached is None or cached[0] != mtime:
+        cached = (mtime, hashlib.sha256(path.read_bytes()).hexdigest()[:12])
+        _fingerprints[str(path)] = cached
+    values["v"] = cached[1]
 
 
 def when(moment: datetime | None, style: str = "medium") -> str:
