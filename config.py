@@ -65,6 +65,7 @@ class Config:
     PRIVATE_LINK_RATE_LIMIT = "120 per minute"
 
     LANGUAGES = ["en", "lt"]
+    BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "translations")
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_DEFAULT_TIMEZONE = "Europe/Vilnius"
     CONSENT_VERSION = "2026-11"
