@@ -3,12 +3,15 @@ they never carry health data."""
 
 from __future__ import annotations
 
+import hashlib
+
 from flask import current_app
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import ConsultationRequest, User
+from app.models import ANSWER, PATIENT_REPLY, QUESTION, ConsultationRequest, Message, User
 from app.outbox import enqueue
+from app.timeutil import local
 
 
 def patient_link(token: str) -> str:
@@ -56,3 +59,128 @@ def request_submitted(consultation: ConsultationRequest, token: str) -> None:
             dedupe_key=f"new:{consultation.id}:{email}",
             consultation=consultation,
         )
+
+
+# Where a patient asks for their private link again (the intake blueprint's page).
+LOST_LINK_PATH = "/consultation/link"
+
+
+def _latest_message(consultation: ConsultationRequest, kinds: tuple[str, ...]) -> Message | None:
+    messages = [m for m in consultation.messages if m.kind in kinds]
+    return max(messages, key=lambda m: m.id or 0) if messages else None
+
+
+def dermatologist_replied(consultation: ConsultationRequest, message: Message | None = None) -> None:
+    """Tell the patient a reply (answer or question) is waiting on their private page.
+
+    Only the hash of the private link is stored, so the email cannot carry the link itself:
+    it points to the link in the first email, and to the page that sends the link again.
+    """
+    message = message or _latest_message(consultation, (ANSWER, QUESTION))
+    if message is None:
+        return
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    enqueue(
+        consultation.patient_email,
+        "patient_reply_ready",
+        language=consultation.language,
+        context={
+            "reference": consultation.reference,
+            "is_question": message.kind == QUESTION,
+            "lost_link": base + LOST_LINK_PATH,
+        },
+        dedupe_key=f"replied:{message.id}",
+        consultation=consultation,
+    )
+
+
+def patient_replied(consultation: ConsultationRequest, message: Message | None = None) -> None:
+    """Tell the dermatologist holding the request that the patient replied; if nobody holds it,
+    the team (staff alert addresses and dermatologists), as for a new request."""
+    message = message or _latest_message(consultation, (PATIENT_REPLY,))
+    if message is None:
+        return
+    holder = consultation.claimed_by
+    if holder is not None and holder.active:
+        recipients = [(holder.email, "en")]
+    else:
+        recipients = staff_recipients(include_dermatologists=True)
+    for email, language in recipients:
+        enqueue(
+            email,
+            "patient_replied",
+            language=language,
+            context={"reference": consultation.reference, "link": staff_link(consultation)},
+            dedupe_key=f"patient-replied:{message.id}:{email.lower()}",
+            consultation=consultation,
+        )
+
+
+# --- The 24-hour target: at-risk and overdue alerts (queued by app.sla_check.check) -------------
+
+
+def _alert_key(kind: str, consultation: ConsultationRequest, email: str) -> str:
+    """One alert per request, round and recipient; very long addresses are hashed to fit the column."""
+    key = f"{kind}:{consultation.id}:{consultation.response_round}:{email.lower()}"
+    if len(key) <= 160:
+        return key
+    digest = hashlib.sha256(email.lower().encode("utf-8")).hexdigest()[:40]
+    return f"{kind}:{consultation.id}:{consultation.response_round}:sha256:{digest}"
+
+
+def _sla_context(consultation: ConsultationRequest) -> dict:
+    due = local(consultation.due_at)
+    return {
+        "reference": consultation.reference,
+        "link": staff_link(consultation),
+        "due_local": due.strftime("%Y-%m-%d %H:%M") if due is not None else "",
+        "round": consultation.response_round,
+    }
+
+
+def _queue_alerts(kind: str, template: str, consultation: ConsultationRequest, recipients) -> int:
+    queued = 0
+    for email, language in recipients:
+        row = enqueue(
+            email,
+            template,
+            language=language,
+            context=_sla_context(consultation),
+            dedupe_key=_alert_key(kind, consultation, email),
+            consultation=consultation,
+        )
+        queued += row is not None
+    return queued
+
+
+def sla_at_risk(consultation: ConsultationRequest) -> int:
+    """The reply is due soon: staff alert addresses and the dermatologist holding the request;
+    when nobody holds it, every active dermatologist too. Returns how many emails were queued."""
+    holder = consultation.claimed_by
+    if holder is not None and holder.active:
+        recipients = dict(staff_recipients(include_dermatologists=False))
+        recipients.setdefault(holder.email.lower(), "en")
+    else:
+        recipients = dict(staff_recipients(include_dermatologists=True))
+    return _queue_alerts("at-risk", "sla_at_risk", consultation, sorted(recipients.items()))
+
+
+def sla_overdue(consultation: ConsultationRequest) -> int:
+    """The reply is overdue: escalation to the staff alert addresses. Returns how many emails were queued."""
+    return _queue_alerts("overdue", "sla_overdue", consultation, staff_recipients(include_dermatologists=False))
+
+
+def links_resent(email: str, language: str, requests_with_tokens: list[tuple[ConsultationRequest, str]]) -> None:
+    """'Lost your link?': one email to the patient with a fresh private link for each of their requests.
+
+    The links are sealed (never stored in clear); the context holds only the references.
+    """
+    pairs = list(requests_with_tokens)
+    enqueue(
+        email,
+        "link_resent",
+        language=language,
+        context={"references": [consultation.reference for consultation, _ in pairs]},
+        secret_context={"links": [[consultation.reference, patient_link(token)] for consultation, token in pairs]},
+        consultation=pairs[0][0] if len(pairs) == 1 else None,
+    )

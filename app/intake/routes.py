@@ -1,10 +1,365 @@
-"""Placeholder until the intake form lands (replaced by the intake work)."""
+"""Patient intake views: the consultation form, the confirmation, the private page and its photos,
+and 'lost your link?'.
 
-from flask import abort
+Views stay thin: the rules live in app.intake.submission (storing a request), app.intake.uploads
+and app.photos (checking photos) and app.intake.pending (photos kept while the form is corrected).
+"""
 
-from app.intake import bp
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import get_locale, gettext
+from flask_wtf.csrf import CSRFError
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from wtforms.fields import SelectChoice
+
+from app import audit
+from app.conditions.routes import articles
+from app.extensions import db, limiter
+from app.intake import bp, submission, uploads
+from app.intake.forms import ConsultationForm, ResendLinkForm
+from app.intake.pending import PendingPhotos, sweep, valid_submission_key
+from app.models import ConsultationRequest, Photo, hash_token, new_access_token
+from app.photos import ACCEPTED_MIME_TYPES, PhotoLimits
+from app.storage import StorageError, photo_storage
+from app.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+KEYS_IN_SESSION = 5  # forms open in a few tabs at once each keep their own key
+MAX_TOKEN_LENGTH = 100
 
 
-@bp.get("/consultation/new")
+def _submit_limit() -> str:
+    return current_app.config["SUBMIT_RATE_LIMIT"]
+
+
+def _resend_limit() -> str:
+    return current_app.config["RESEND_RATE_LIMIT"]
+
+
+def _private_limit() -> str:
+    return current_app.config["PRIVATE_LINK_RATE_LIMIT"]
+
+
+def _resend_email_key() -> str:
+    """Limit re-sends per address too (hashed: the limiter's storage never holds the email)."""
+    email = (request.form.get("email") or "").strip().lower()
+    return "resend:" + hashlib.sha256(email.encode("utf-8")).hexdigest()[:32]
+
+
+# --- The consultation form ---------------------------------------------------------------------
+
+
+@bp.route("/consultation/new", methods=["GET", "POST"])
+@limiter.limit(_submit_limit, methods=["POST"])
 def new():
+    form = ConsultationForm()
+    _offer_conditions(form)
+    if request.method == "GET":
+        form.condition.data = _known_condition(request.args.get("condition"))
+        form.submission_key.data = _issue_submission_key()
+        return _render_form(form)
+    _sweep_pending()
+    key = _posted_submission_key(form)
+    existing = submission.find_by_submission_key(key)
+    if existing is not None:
+        return _to_confirmation(existing, token=None)
+    pending = PendingPhotos(current_app.config["UPLOAD_DIR"], key)
+    batch = uploads.collect(
+        request.files.getlist("photos"),
+        request.form.getlist("kept_photos"),
+        pending,
+        PhotoLimits.from_config(current_app.config),
+        current_app.config["MAX_PHOTOS"],
+    )
+    form_ok = form.validate()
+    form.photos.errors = list(form.photos.errors) + batch.errors
+    if not form_ok or batch.errors:
+        batch.keep_for_later(pending)
+        return _render_form(form, status=422)
+    return _store(form, key, batch, pending)
+
+
+def _store(form: ConsultationForm, key: str, batch: uploads.PhotoBatch, pending: PendingPhotos):
+    try:
+        result = submission.submit_request(
+            _details(form),
+            batch.photos,
+            submission_key=key,
+            language=str(get_locale() or "en"),
+            consent_version=current_app.config["CONSENT_VERSION"],
+            now=utcnow(),
+            storage=photo_storage(),
+        )
+    except (SQLAlchemyError, OSError, submission.SubmissionFailed) as error:
+        # The type only: database errors can quote the values they failed on, and those are health data.
+        log.error("intake: a request could not be stored (%s); nothing was kept", type(error).__name__)
+        notice = gettext(
+            "We could not save your request just now, so nothing has been sent yet. "
+            "Your answers are still here: please press “Send” again in a moment."
+        )
+        return _render_form(form, status=503, notice=notice, photos_lost=bool(batch.new))
+    pending.clear()
+    _forget_submission_key(key)
+    return _to_confirmation(result.consultation, token=result.token)
+
+
+def _details(form: ConsultationForm) -> submission.PatientDetails:
+    return submission.PatientDetails(
+        name=form.full_name.data,
+        email=form.email.data,
+        phone=form.phone.data or None,
+        date_of_birth=form.date_of_birth.data,
+        sex=form.sex.data,
+        condition_slug=_known_condition(form.condition.data),
+        body_sites=list(form.body_sites.data or []),
+        duration=form.duration.data,
+        symptoms=list(form.symptoms.data or []),
+        description=form.description.data,
+        medications=form.medications.data or None,
+        allergies=form.allergies.data or None,
+        history=form.chosen_history(),
+        history_notes=form.history_notes.data or None,
+    )
+
+
+def _render_form(form: ConsultationForm, status: int = 200, notice: str | None = None, photos_lost: bool = False):
+    key = form.submission_key.data
+    kept = PendingPhotos(current_app.config["UPLOAD_DIR"], key).ids() if valid_submission_key(key) else []
+    condition_slug = _known_condition(form.condition.data)
+    condition = articles().get(condition_slug)[0] if condition_slug else None
+    return (
+        render_template(
+            "intake/new.html",
+            form=form,
+            condition=condition,
+            kept_photos=kept,
+            notice=notice,
+            photos_lost=photos_lost,
+            accept=ACCEPTED_MIME_TYPES,
+            max_photos=current_app.config["MAX_PHOTOS"],
+            max_photo_mb=current_app.config["MAX_PHOTO_BYTES"] // (1024 * 1024),
+        ),
+        status,
+    )
+
+
+def _offer_conditions(form: ConsultationForm) -> None:
+    form.condition.choices = [SelectChoice("", gettext("I am not sure, or it is something else"))] + [
+        SelectChoice(c.slug, c.title) for c in articles().all()
+    ]
+
+
+def _known_condition(slug: str | None) -> str | None:
+    """A condition slug we have an article for; anything else is ignored."""
+    if not slug or len(slug) > 80:
+        return None
+    article, _ = articles().get(slug)
+    return article.slug if article is not None else None
+
+
+def _issue_submission_key() -> str:
+    key = new_access_token()
+    _remember_submission_key(key)
+    return key
+
+
+def _posted_submission_key(form: ConsultationForm) -> str:
+    """The form's one-time key; a missing or mangled one gets a fresh key (the post is then a new request)."""
+    key = form.submission_key.data
+    if not valid_submission_key(key):
+        key = new_access_token()
+        form.submission_key.data = key
+    _remember_submission_key(key)
+    return key
+
+
+def _remember_submission_key(key: str) -> None:
+    keys = [k for k in session.get("intake_keys", []) if k != key]
+    session["intake_keys"] = [*keys, key][-KEYS_IN_SESSION:]
+
+
+def _forget_submission_key(key: str) -> None:
+    session["intake_keys"] = [k for k in session.get("intake_keys", []) if k != key]
+
+
+def _sweep_pending() -> None:
+    """Kept photos of forms never sent go once the form itself would have expired."""
+    max_age = current_app.config.get("WTF_CSRF_TIME_LIMIT") or 6 * 3600
+    sweep(current_app.config["UPLOAD_DIR"], max_age)
+
+
+@bp.get("/consultation/new/photos/<photo_id>")
+def pending_photo(photo_id: str):
+    """A thumbnail of a photo kept for a form being corrected, for the browser that sent it only."""
+    for key in session.get("intake_keys", []):
+        if valid_submission_key(key):
+            data = PendingPhotos(current_app.config["UPLOAD_DIR"], key).thumbnail(photo_id)
+            if data is not None:
+                return _private_image(data)
     abort(404)
+
+
+@bp.errorhandler(CSRFError)
+def form_expired(error: CSRFError):
+    """An expired form must not throw away what a worried patient typed: show it again to resend."""
+    if request.endpoint == "intake.new":
+        form = ConsultationForm()
+        _offer_conditions(form)
+        _posted_submission_key(form)
+        notice = gettext(
+            "This form was open for a long time and has expired, so nothing has been sent yet. "
+            "We kept what you typed. Please check it and press “Send” again."
+        )
+        photos_lost = bool(uploads.chosen_files(request.files.getlist("photos")))
+        return _render_form(form, status=400, notice=notice, photos_lost=photos_lost)
+    if request.endpoint == "intake.resend":
+        flash(gettext("The page had expired. Please enter your email again."), "error")
+        return render_template("intake/resend.html", form=ResendLinkForm()), 400
+    return render_template("errors/error.html", code=400, error=error), 400
+
+
+# --- After sending -------------------------------------------------------------------------------
+
+
+def _to_confirmation(consultation: ConsultationRequest, token: str | None):
+    """Remember the request for this browser (with its link when we just made it) and show it."""
+    done = session.get("intake_done") or {}
+    if token is None and done.get("reference") == consultation.reference:
+        token = done.get("token")  # a double click from the same browser: the first post's link still holds
+    session["intake_done"] = {"reference": consultation.reference, "token": token}
+    return redirect(url_for("intake.received"), code=303)
+
+
+@bp.get("/consultation/received")
+def received():
+    done = session.get("intake_done") or {}
+    consultation = None
+    if done.get("reference"):
+        consultation = db.session.execute(
+            select(ConsultationRequest).where(ConsultationRequest.reference == done["reference"])
+        ).scalar_one_or_none()
+    token = done.get("token")
+    if consultation is not None and token and hash_token(token) != consultation.access_token_hash:
+        token = None  # the link was replaced since ('lost your link?'): only the email has the new one
+    if consultation is not None:
+        audit.record("viewed", consultation=consultation, patient=True, detail="confirmation")
+        db.session.commit()
+    link = url_for("intake.private", token=token, _external=True) if consultation and token else None
+    return _no_store(make_response(render_template("intake/received.html", consultation=consultation, link=link)))
+
+
+# --- The patient's private page ------------------------------------------------------------------
+
+
+def _consultation_for(token: str) -> ConsultationRequest:
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        abort(404)
+    consultation = db.session.execute(
+        select(ConsultationRequest).where(ConsultationRequest.access_token_hash == hash_token(token))
+    ).scalar_one_or_none()
+    if consultation is None:
+        abort(404)
+    return consultation
+
+
+@bp.get("/c/<token>")
+@limiter.limit(_private_limit)
+def private(token: str):
+    consultation = _consultation_for(token)
+    audit.record("viewed", consultation=consultation, patient=True)
+    db.session.commit()
+    html = render_template(
+        "intake/private.html",
+        consultation=consultation,
+        token=token,
+        now=utcnow(),
+        photos=[p for p in consultation.photos if p.message_id is None],
+        messages=[m for m in consultation.messages if m.visible_to_patient],
+    )
+    return _no_store(make_response(html))
+
+
+@bp.get("/c/<token>/photos/<storage_key>")
+@limiter.limit(_private_limit)
+def photo(token: str, storage_key: str):
+    return _serve_photo(token, storage_key, thumbnail=False)
+
+
+@bp.get("/c/<token>/photos/<storage_key>/thumb")
+@limiter.limit(_private_limit)
+def photo_thumbnail(token: str, storage_key: str):
+    return _serve_photo(token, storage_key, thumbnail=True)
+
+
+def _serve_photo(token: str, storage_key: str, thumbnail: bool):
+    """A photo of this request only: the key must belong to the request the token opens."""
+    consultation = _consultation_for(token)
+    found = db.session.execute(
+        select(Photo).where(Photo.request_id == consultation.id, Photo.storage_key == storage_key)
+    ).scalar_one_or_none()
+    if found is None:
+        abort(404)
+    try:
+        data = photo_storage().read(found.thumbnail_key if thumbnail else found.storage_key)
+    except (StorageError, OSError):
+        abort(404)
+    detail = f"photo {found.id}" + (" thumbnail" if thumbnail else "")
+    audit.record("photo_viewed", consultation=consultation, patient=True, detail=detail)
+    db.session.commit()
+    return _private_image(data)
+
+
+def _private_image(data: bytes) -> Response:
+    response = Response(data, mimetype="image/jpeg")
+    response.headers["Content-Disposition"] = "inline"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    return _no_store(response)
+
+
+def _no_store(response: Response) -> Response:
+    """Private pages and photos are never kept by the browser's or anyone else's cache."""
+    response.headers["Cache-Control"] = "no-store, private"
+    response.headers["Pragma"] = "no-cache"
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+# --- Lost your link? -----------------------------------------------------------------------------
+
+
+@bp.route("/consultation/link", methods=["GET", "POST"])
+@limiter.limit(_resend_limit, methods=["POST"])
+@limiter.limit(_resend_limit, methods=["POST"], key_func=_resend_email_key)
+def resend():
+    form = ResendLinkForm()
+    if form.validate_on_submit():
+        submission.resend_links(form.email.data)
+        # The same words whether or not the address is known: this page must not reveal who asked us.
+        flash(
+            gettext(
+                "If we have a request from that address, we have emailed a new private link to it. "
+                "It can take a few minutes; please also check your spam folder."
+            ),
+            "success",
+        )
+        return redirect(url_for("intake.resend"), code=303)
+    status = 422 if form.errors else 200
+    return render_template("intake/resend.html", form=form), status

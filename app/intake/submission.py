@@ -1,0 +1,232 @@
+"""Turning a checked consultation form into a stored request, all or nothing.
+
+Order of work, so that nothing a patient sent is ever half-kept:
+
+1. photos are already checked and cleaned in memory (app.photos);
+2. their files are written under fresh random keys;
+3. the request, its photos, its response clock and its emails (outbox rows) go into the database
+   in one transaction, committed once;
+4. if anything in 2-3 fails, the transaction is rolled back *and* the files written are deleted.
+
+The form's one-time submission key is unique in the database, so a double click or a resent form
+finds the request the first one created instead of making a second one, even when both arrive at
+the same moment (the loser of the race gets an IntegrityError and is answered with the winner).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from app import audit, notify
+from app.extensions import db
+from app.models import SUBMITTED, ConsultationRequest, Photo, hash_token, new_access_token, new_reference
+from app.photos import CleanPhoto
+from app.sla import start_clock
+from app.storage import PhotoStorage
+
+log = logging.getLogger(__name__)
+
+# Collisions of a random reference, token hash or file key are rare; a few fresh tries settle them.
+ATTEMPTS = 3
+MAX_LINKS_PER_RESEND = 10
+
+
+@dataclass(frozen=True)
+class PatientDetails:
+    """What the patient told us, as plain values (already validated by the form)."""
+
+    name: str
+    email: str
+    date_of_birth: date | None
+    sex: str | None
+    description: str
+    phone: str | None = None
+    condition_slug: str | None = None
+    body_sites: list[str] = field(default_factory=list)
+    duration: str | None = None
+    symptoms: list[str] = field(default_factory=list)
+    medications: str | None = None
+    allergies: str | None = None
+    history: list[str] = field(default_factory=list)
+    history_notes: str | None = None
+
+
+@dataclass(frozen=True)
+class Submission:
+    """The outcome: the stored request, and the private-link token when this call created it."""
+
+    consultation: ConsultationRequest
+    token: str | None
+    duplicate: bool
+
+
+class SubmissionFailed(RuntimeError):
+    """The request could not be stored; nothing was kept."""
+
+
+def normalise_email(email: str) -> str:
+    """Emails are kept lower-case so that 'lost your link?' finds them however they are typed."""
+    return email.strip().lower()
+
+
+def find_by_submission_key(submission_key: str) -> ConsultationRequest | None:
+    return db.session.execute(
+        select(ConsultationRequest).where(ConsultationRequest.submission_key == submission_key)
+    ).scalar_one_or_none()
+
+
+def submit_request(
+    details: PatientDetails,
+    photos: Sequence[CleanPhoto],
+    *,
+    submission_key: str,
+    language: str,
+    consent_version: str,
+    now: datetime,
+    storage: PhotoStorage,
+) -> Submission:
+    """Store a new request with its photos and emails, or return the one this form already created."""
+    existing = find_by_submission_key(submission_key)
+    if existing is not None:
+        return Submission(existing, None, duplicate=True)
+    written: list[str] = []
+    try:
+        stored = _write_files(photos, storage, written)
+        for _attempt in range(ATTEMPTS):
+            try:
+                consultation, token = _insert(details, stored, submission_key, language, consent_version, now)
+                db.session.commit()
+                return Submission(consultation, token, duplicate=False)
+            except IntegrityError:
+                db.session.rollback()
+                existing = find_by_submission_key(submission_key)
+                if existing is not None:  # the same form, sent twice at once: the other one won
+                    _delete_files(storage, written)
+                    return Submission(existing, None, duplicate=True)
+        raise SubmissionFailed("no free reference after several attempts")
+    except BaseException:
+        db.session.rollback()
+        _delete_files(storage, written)
+        raise
+
+
+def _write_files(
+    photos: Sequence[CleanPhoto], storage: PhotoStorage, written: list[str]
+) -> list[tuple[CleanPhoto, str, str]]:
+    """Write each photo and thumbnail; `written` lists every key so a failure can remove them all."""
+    stored = []
+    for photo in photos:
+        key, thumbnail_key = storage.new_key(".jpg"), storage.new_key(".thumb.jpg")
+        written.append(key)
+        storage.save(key, photo.jpeg)
+        written.append(thumbnail_key)
+        storage.save(thumbnail_key, photo.thumbnail)
+        stored.append((photo, key, thumbnail_key))
+    return stored
+
+
+def _delete_files(storage: PhotoStorage, keys: Sequence[str]) -> None:
+    for key in keys:
+        try:
+            storage.delete(key)
+        except OSError:  # keep removing the others; an orphan file holds no row and is swept later
+            log.warning("intake: could not remove a photo file after a failed submission")
+
+
+def _insert(
+    details: PatientDetails,
+    stored: Sequence[tuple[CleanPhoto, str, str]],
+    submission_key: str,
+    language: str,
+    consent_version: str,
+    now: datetime,
+) -> tuple[ConsultationRequest, str]:
+    token = new_access_token()
+    consultation = ConsultationRequest(
+        reference=_unused_reference(),
+        access_token_hash=hash_token(token),
+        submission_key=submission_key,
+        status=SUBMITTED,
+        language=language,
+        patient_name=details.name,
+        patient_email=normalise_email(details.email),
+        patient_phone=details.phone or None,
+        date_of_birth=details.date_of_birth,
+        sex=details.sex,
+        condition_slug=details.condition_slug or None,
+        body_sites=list(details.body_sites),
+        duration=details.duration,
+        symptoms=list(details.symptoms),
+        description=details.description,
+        medications=details.medications or None,
+        allergies=details.allergies or None,
+        history=list(details.history),
+        history_notes=details.history_notes or None,
+        consent_health_data_at=now,
+        consent_terms_at=now,
+        consent_version=consent_version,
+        created_at=now,
+        updated_at=now,
+    )
+    for photo, key, thumbnail_key in stored:
+        consultation.photos.append(
+            Photo(
+                storage_key=key,
+                thumbnail_key=thumbnail_key,
+                width=photo.width,
+                height=photo.height,
+                bytes=photo.size,
+                sha256=photo.sha256,
+                created_at=now,
+            )
+        )
+    start_clock(consultation, now)
+    db.session.add(consultation)
+    db.session.flush()  # a duplicate submission key fails here, before any email is queued
+    notify.request_submitted(consultation, token)
+    return consultation, token
+
+
+def _unused_reference() -> str:
+    for _ in range(5):
+        reference = new_reference()
+        taken = db.session.execute(
+            select(ConsultationRequest.id).where(ConsultationRequest.reference == reference)
+        ).first()
+        if taken is None:
+            return reference
+    return new_reference()  # the unique constraint has the last word; the caller retries
+
+
+def resend_links(email: str) -> int:
+    """'Lost your link?': give each request from this address a new private link and email them.
+
+    Only hashes of links are stored, so an old link cannot be sent again; a new one replaces it
+    (and the old one stops working, which also helps if it was forwarded by mistake).
+    Returns how many requests matched; the caller must not tell the visitor.
+    """
+    requests = list(
+        db.session.execute(
+            select(ConsultationRequest)
+            .where(func.lower(ConsultationRequest.patient_email) == normalise_email(email))
+            .order_by(ConsultationRequest.created_at.desc())
+            .limit(MAX_LINKS_PER_RESEND)
+        ).scalars()
+    )
+    if not requests:
+        return 0
+    pairs = []
+    for consultation in requests:
+        token = new_access_token()
+        consultation.access_token_hash = hash_token(token)
+        audit.record("link_resent", consultation=consultation)
+        pairs.append((consultation, token))
+    notify.links_resent(requests[0].patient_email, requests[0].language, pairs)
+    db.session.commit()
+    return len(requests)

@@ -1,0 +1,91 @@
+"""Collecting the photos of one form post: the ones kept from an earlier try plus the new uploads.
+
+Every new file goes through app.photos.clean_photo; each refusal becomes a sentence naming the
+file, so the patient knows which photo to replace. Nothing here touches the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from flask_babel import gettext, ngettext
+from werkzeug.datastructures import FileStorage
+
+from app.intake.pending import PendingPhotos
+from app.photos import CleanPhoto, PhotoLimits, PhotoRejected, clean_photo
+
+# Decoding is the expensive part: never decode more than this many files from one post.
+PROCESS_AT_MOST = 2
+
+
+@dataclass
+class PhotoBatch:
+    kept: list[tuple[str, CleanPhoto]] = field(default_factory=list)  # (pending id, photo)
+    new: list[CleanPhoto] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def photos(self) -> list[CleanPhoto]:
+        return [photo for _, photo in self.kept] + self.new
+
+    def keep_for_later(self, pending: PendingPhotos) -> None:
+        """The form goes back for corrections: keep the new photos that passed, so they need not be re-added."""
+        for photo in self.new:
+            self.kept.append((pending.add(photo), photo))
+        self.new = []
+
+
+def chosen_files(files: Iterable[FileStorage]) -> list[FileStorage]:
+    """The file parts that carry a file (an untouched file input sends an empty part with no name)."""
+    return [f for f in files if f is not None and (f.filename or "").strip()]
+
+
+def collect(
+    files: Iterable[FileStorage],
+    kept_ids: Iterable[str],
+    pending: PendingPhotos,
+    limits: PhotoLimits,
+    max_photos: int,
+) -> PhotoBatch:
+    batch = PhotoBatch()
+    wanted = list(dict.fromkeys(kept_ids))  # the order shown, without repeats
+    pending.keep_only(wanted)
+    for photo_id in wanted:
+        photo = pending.load(photo_id)
+        if photo is not None:
+            batch.kept.append((photo_id, photo))
+    uploads = chosen_files(files)
+    if len(batch.kept) + len(uploads) > PROCESS_AT_MOST * max_photos:
+        batch.errors.append(_too_many(max_photos))
+        return batch
+    for number, upload in enumerate(uploads, start=1):
+        try:
+            batch.new.append(clean_photo(_read_limited(upload.stream, limits.max_bytes), limits))
+        except PhotoRejected as refused:
+            batch.errors.append(_named(upload, number, refused.reason))
+    if not batch.photos and not batch.errors:
+        batch.errors.append(gettext("Add at least one photo of the affected skin."))
+    elif len(batch.photos) > max_photos:
+        batch.errors.append(_too_many(max_photos))
+    return batch
+
+
+def _read_limited(stream: BinaryIO, max_bytes: int) -> bytes:
+    # One byte over the limit is enough to know the file is too big; never read more.
+    return stream.read(max_bytes + 1)
+
+
+def _named(upload: FileStorage, number: int, reason: str) -> str:
+    name = (upload.filename or "").strip().replace("\\", "/").rsplit("/", 1)[-1][:80]
+    label = f"“{name}”" if name else gettext("Photo %(number)d", number=number)
+    return f"{label}: {reason}"
+
+
+def _too_many(max_photos: int) -> str:
+    return ngettext(
+        "You can send up to %(num)d photo. Please remove some.",
+        "You can send up to %(num)d photos. Please remove some.",
+        max_photos,
+    )
