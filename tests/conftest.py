@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from flask import g, request_started
 from sqlalchemy import text
 
 from app import create_app
@@ -23,7 +24,20 @@ def build_app(tmp_path, **overrides):
     """A testing app with its own upload folder; overrides go on top of TestingConfig."""
     settings = {"UPLOAD_DIR": str(tmp_path / "uploads")}
     settings.update(overrides)
-    return create_app("testing", settings)
+    app = create_app("testing", settings)
+    request_started.connect(_fresh_request_globals, app)
+    return app
+
+
+def _fresh_request_globals(sender, **extra) -> None:
+    """Give each request fresh per-request values on `g`, as in production.
+
+    Tests keep one app context (so one `g`) open for a whole test, and Flask-Login caches the
+    signed-in user on `g` (Flask-WTF its CSRF token too). Without this, a second test client
+    would act as the first one's user, and a token issued before sign-in would outlive the session.
+    """
+    g.pop("_login_user", None)
+    g.pop("csrf_token", None)
 
 
 def reset_database(app) -> None:

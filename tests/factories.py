@@ -15,8 +15,14 @@ DEFAULT_PASSWORD = "correct horse battery staple"  # noqa: S105
 _counter = itertools.count(1)
 
 
-def make_user(role: str = "dermatologist", *, email: str | None = None, name: str | None = None,
-              password: str = DEFAULT_PASSWORD, active: bool = True) -> User:
+def make_user(
+    role: str = "dermatologist",
+    *,
+    email: str | None = None,
+    name: str | None = None,
+    password: str = DEFAULT_PASSWORD,
+    active: bool = True,
+) -> User:
     number = next(_counter)
     user = User(
         email=email or f"{role}{number}@clinic.example",
@@ -30,9 +36,15 @@ def make_user(role: str = "dermatologist", *, email: str | None = None, name: st
     return user
 
 
-def make_consultation(*, created_at: datetime | None = None, status: str = "submitted",
-                      email: str = "patient@example.com", condition_slug: str | None = "acne",
-                      claimed_by: User | None = None, **fields) -> tuple[ConsultationRequest, str]:
+def make_consultation(
+    *,
+    created_at: datetime | None = None,
+    status: str = "submitted",
+    email: str = "patient@example.com",
+    condition_slug: str | None = "acne",
+    claimed_by: User | None = None,
+    **fields,
+) -> tuple[ConsultationRequest, str]:
     """A stored request as intake would leave it; returns (request, private-link token)."""
     now = created_at or utcnow()
     token = new_access_token()
@@ -208,20 +220,3 @@ def stored_files(upload_dir) -> list[str]:
 
     root = Path(upload_dir)
     return sorted(str(path.relative_to(root)) for path in root.rglob("*") if path.is_file())
-
-
-def forget_signed_in_user_each_request(app):
-    """Give each request fresh per-request values on `g`, as in production; returns an undo function.
-
-    The app fixture keeps one app context (so one `g`) for a whole test, and Flask-Login caches
-    the signed-in user on `g` (Flask-WTF its CSRF token too). Without this, a second test client
-    would act as the first one's user, and a token issued before sign-in would outlive the session.
-    """
-    from flask import g, request_started
-
-    def forget(sender, **extra):
-        g.pop("_login_user", None)
-        g.pop("csrf_token", None)
-
-    request_started.connect(forget, app)
-    return lambda: request_started.disconnect(forget, app)

@@ -1,10 +1,266 @@
-"""Placeholder until the review queue lands (replaced by the queue work)."""
+"""The review queue and the request page: views parse a form, call one rule in
+app.queue.actions, commit and redirect (post/redirect/get)."""
 
-from flask import abort
+from __future__ import annotations
 
+from collections.abc import Callable
+
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
+from flask_login import current_user
+from sqlalchemy import or_, select
+from sqlalchemy.orm import selectinload
+
+from app import audit
+from app.auth.session import roles_required
+from app.extensions import db
+from app.models import AuditEvent, ConsultationRequest, Message, Photo, User
 from app.queue import bp
+from app.queue.actions import (
+    CLINICAL_ROLES,
+    COORDINATOR_ROLES,
+    QUEUE_ROLES,
+    ActionRefused,
+    Answer,
+    add_note,
+    allowed_actions,
+    answer,
+    ask,
+    claim,
+    reassign,
+    release,
+)
+from app.queue.display import condition_title, countdown, countdown_formats, describe_age, status_labels
+from app.queue.forms import ActionForm, AnswerForm, NoteForm, QuestionForm, ReassignForm
+from app.queue.listing import FILTERS, normalise_reference, queue_page, tab_counts
+from app.storage import StorageError, photo_storage
+from app.timeutil import utcnow
+
+
+def _me() -> User:
+    return current_user._get_current_object()
 
 
 @bp.get("/")
+@roles_required(*QUEUE_ROLES)
 def index():
-    abort(404)
+    filter_name = request.args.get("filter", "open")
+    if filter_name not in FILTERS:
+        filter_name = "open"
+    search = request.args.get("q", "").strip()[:40]
+    page = request.args.get("page", 1, type=int) or 1
+    result = queue_page(filter_name, current_user.id, page=page, search=search)
+    if search and len(result.rows) == 1 and result.rows[0].reference == normalise_reference(search):
+        # A whole reference (read out on the phone, say) goes straight to that request.
+        return redirect(url_for("queue.detail", reference=result.rows[0].reference))
+    now = utcnow()
+    return render_template(
+        "queue/index.html",
+        result=result,
+        filter_name=filter_name,
+        search=search,
+        counts=tab_counts(current_user.id),
+        now=now,
+        countdown=countdown,
+        describe_age=describe_age,
+        condition_title=condition_title,
+        formats=countdown_formats(),
+        statuses=status_labels(),
+    )
+
+
+def _load(reference: str) -> ConsultationRequest:
+    consultation = db.session.execute(
+        select(ConsultationRequest)
+        .where(ConsultationRequest.reference == reference.upper())
+        .options(
+            selectinload(ConsultationRequest.photos),
+            selectinload(ConsultationRequest.messages).selectinload(Message.author),
+            selectinload(ConsultationRequest.claimed_by),
+        )
+    ).scalar_one_or_none()
+    if consultation is None:
+        abort(404)
+    return consultation
+
+
+def _reassign_form(consultation: ConsultationRequest) -> ReassignForm:
+    form = ReassignForm()
+    dermatologists = db.session.execute(
+        select(User).where(User.role == "dermatologist", User.active.is_(True)).order_by(User.name)
+    ).scalars()
+    form.dermatologist.choices = [(u.id, u.name) for u in dermatologists if u.id != consultation.claimed_by_id]
+    return form
+
+
+def _render_detail(consultation: ConsultationRequest, status: int = 200, kept: str | None = None, **forms):
+    """The request page; every showing of it is a view of health data, so it is audited.
+
+    `kept` names a refused form whose text must stay on screen even if the action is gone.
+    """
+    audit.record("viewed", consultation=consultation)
+    db.session.commit()
+    forms.setdefault("answer_form", AnswerForm(formdata=None))
+    forms.setdefault("question_form", QuestionForm(formdata=None))
+    forms.setdefault("note_form", NoteForm(formdata=None))
+    forms.setdefault("reassign_form", _reassign_form(consultation))
+    now = utcnow()
+    return render_template(
+        "queue/detail.html",
+        consultation=consultation,
+        actions=allowed_actions(consultation, _me()),
+        kept=kept,
+        action_form=ActionForm(),
+        now=now,
+        countdown=countdown,
+        describe_age=describe_age,
+        condition_title=condition_title,
+        formats=countdown_formats(),
+        statuses=status_labels(),
+        **forms,
+    ), status
+
+
+@bp.get("/<reference>")
+@roles_required(*QUEUE_ROLES)
+def detail(reference: str):
+    return _render_detail(_load(reference))
+
+
+def _act(reference: str, rule: Callable[[ConsultationRequest], object], done: str, form_name: str | None = None):
+    """Run one rule and commit; on refusal roll back and show the page again with what was typed."""
+    consultation = _load(reference)
+    try:
+        rule(consultation)
+    except ActionRefused as refusal:
+        db.session.rollback()
+        flash(str(refusal), "error")
+        if form_name is None:
+            return redirect(url_for("queue.detail", reference=consultation.reference))
+        # Keep what they typed on screen even though the form is no longer on offer.
+        return _render_detail(_load(reference), 409, kept=form_name, **{form_name: _FORMS[form_name]()})
+    db.session.commit()
+    flash(done, "success")
+    return redirect(url_for("queue.detail", reference=consultation.reference))
+
+
+_FORMS = {"answer_form": AnswerForm, "question_form": QuestionForm, "note_form": NoteForm}
+
+
+@bp.post("/<reference>/claim")
+@roles_required(*CLINICAL_ROLES)
+def claim_request(reference: str):
+    return _act(reference, lambda c: claim(c, _me(), utcnow()), gettext("You have claimed this request."))
+
+
+@bp.post("/<reference>/release")
+@roles_required(*QUEUE_ROLES)
+def release_request(reference: str):
+    return _act(reference, lambda c: release(c, _me(), utcnow()), gettext("The request is back in the queue."))
+
+
+@bp.post("/<reference>/reassign")
+@roles_required(*COORDINATOR_ROLES)
+def reassign_request(reference: str):
+    consultation = _load(reference)
+    form = _reassign_form(consultation)
+    if not form.validate_on_submit():
+        flash(gettext("Choose a dermatologist to give the request to."), "error")
+        return redirect(url_for("queue.detail", reference=consultation.reference))
+    target = db.session.get(User, form.dermatologist.data)
+    return _act(
+        reference,
+        lambda c: reassign(c, target, _me(), utcnow()),
+        gettext("The request now belongs to %(name)s.", name=target.name),
+    )
+
+
+@bp.post("/<reference>/answer")
+@roles_required(*CLINICAL_ROLES)
+def answer_request(reference: str):
+    form = AnswerForm()
+    if not form.validate_on_submit():
+        return _render_detail(_load(reference), 422, kept="answer_form", answer_form=form)
+    content = Answer(
+        assessment=form.assessment.data,
+        treatment=form.treatment.data,
+        prescription_note=form.prescription_note.data or "",
+        follow_up=form.follow_up.data or "",
+    )
+    return _act(
+        reference,
+        lambda c: answer(c, _me(), content, utcnow()),
+        gettext("Your answer is on the patient's page, and we have emailed them that it is ready."),
+        "answer_form",
+    )
+
+
+@bp.post("/<reference>/ask")
+@roles_required(*CLINICAL_ROLES)
+def ask_patient(reference: str):
+    form = QuestionForm()
+    if not form.validate_on_submit():
+        return _render_detail(_load(reference), 422, kept="question_form", question_form=form)
+    return _act(
+        reference,
+        lambda c: ask(c, _me(), form.question.data, utcnow()),
+        gettext("Your question is on the patient's page, and we have emailed them to look."),
+        "question_form",
+    )
+
+
+@bp.post("/<reference>/note")
+@roles_required(*QUEUE_ROLES)
+def add_internal_note(reference: str):
+    form = NoteForm()
+    if not form.validate_on_submit():
+        return _render_detail(_load(reference), 422, kept="note_form", note_form=form)
+    return _act(
+        reference,
+        lambda c: add_note(c, _me(), form.note.data, utcnow()),
+        gettext("Note added. Only colleagues can see it."),
+        "note_form",
+    )
+
+
+@bp.get("/<reference>/photos/<key>")
+@roles_required(*QUEUE_ROLES)
+def photo(reference: str, key: str):
+    """A photo (or its thumbnail) of this request, for signed-in staff only; audited, never cached."""
+    found = db.session.execute(
+        select(Photo)
+        .join(ConsultationRequest, Photo.request_id == ConsultationRequest.id)
+        .where(
+            ConsultationRequest.reference == reference.upper(),
+            or_(Photo.storage_key == key, Photo.thumbnail_key == key),
+        )
+    ).scalar_one_or_none()
+    if found is None:
+        abort(404)
+    try:
+        data = photo_storage().read(key)
+    except StorageError:
+        current_app.logger.warning("photo %s of request %s is missing from storage", found.id, found.request_id)
+        abort(404)
+    kind = "thumbnail" if key == found.thumbnail_key else "photo"
+    audit.record("photo_viewed", consultation=found.request, detail=f"{kind} {found.id}")
+    db.session.commit()
+    response = Response(data, mimetype="image/jpeg")
+    response.headers["Cache-Control"] = "no-store, private"
+    response.headers["Content-Disposition"] = "inline"
+    return response
+
+
+@bp.get("/<reference>/audit")
+@roles_required(*COORDINATOR_ROLES)
+def audit_log(reference: str):
+    """Who viewed or changed this request, newest first (staff and admins)."""
+    consultation = _load(reference)
+    events = db.session.execute(
+        select(AuditEvent)
+        .where(AuditEvent.request_id == consultation.id)
+        .options(selectinload(AuditEvent.actor))
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .limit(500)
+    ).scalars()
+    return render_template("queue/audit.html", consultation=consultation, events=list(events))

@@ -1,1 +1,184 @@
-"""Account management for admins (/staff/users)."""
+"""Account management for admins (/staff/users): create accounts, change roles,
+deactivate and reactivate, sign someone out everywhere, reset a password.
+
+The rules live in app.auth.accounts (shared with `flask users`); views call one and commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import abort, flash, redirect, render_template, url_for
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length
+
+from app.auth import accounts
+from app.auth.passwords import MIN_PASSWORD_LENGTH
+from app.auth.session import roles_required
+from app.extensions import db
+from app.models import ROLES, User
+from app.staff import bp
+from app.timeutil import utcnow
+
+
+def role_choices() -> list[tuple[str, str]]:
+    labels = {"dermatologist": _l("Dermatologist"), "staff": _l("Staff"), "admin": _l("Admin")}
+    return [(role, labels.get(role, role)) for role in ROLES]
+
+
+class PasswordFields:
+    password = PasswordField(
+        _l("Password"),
+        validators=[
+            DataRequired(_l("Enter a password.")),
+            Length(
+                min=MIN_PASSWORD_LENGTH, max=1000, message=_l("Use at least %(n)s characters.", n=MIN_PASSWORD_LENGTH)
+            ),
+        ],
+    )
+    confirm = PasswordField(
+        _l("Password again"),
+        validators=[DataRequired(_l("Type the password again.")), EqualTo("password", _l("The passwords differ."))],
+    )
+
+
+class NewUserForm(FlaskForm, PasswordFields):
+    name = StringField(_l("Full name"), validators=[DataRequired(_l("Enter the person's name.")), Length(max=120)])
+    email = EmailField(_l("Email"), validators=[DataRequired(_l("Enter an email address.")), Length(max=254)])
+    role = SelectField(_l("Role"), choices=role_choices)
+
+
+class RoleForm(FlaskForm):
+    role = SelectField(_l("Role"), choices=role_choices)
+
+
+class PasswordForm(FlaskForm, PasswordFields):
+    pass
+
+
+class ConfirmForm(FlaskForm):
+    """A button that changes the account (deactivate, reactivate, sign out): only the CSRF token."""
+
+
+def _admin() -> User:
+    return current_user._get_current_object()
+
+
+def _account(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+@bp.get("/users")
+@roles_required("admin")
+def users():
+    accounts_list = db.session.execute(select(User).order_by(User.active.desc(), User.role, User.name)).scalars()
+    return render_template("staff/users.html", users=list(accounts_list), now=utcnow())
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@roles_required("admin")
+def new_user():
+    form = NewUserForm()
+    if form.validate_on_submit():
+        try:
+            user = accounts.create_user(
+                form.email.data, form.name.data, form.role.data, form.password.data, by=_admin()
+            )
+        except accounts.AccountError as error:
+            db.session.rollback()
+            form.email.errors.append(str(error))
+        else:
+            db.session.commit()
+            flash(
+                gettext("Account created for %(name)s. Give them the password in person or by phone.", name=user.name),
+                "success",
+            )
+            return redirect(url_for("staff.edit_user", user_id=user.id))
+    return render_template("staff/users_new.html", form=form)
+
+
+@bp.get("/users/<int:user_id>")
+@roles_required("admin")
+def edit_user(user_id: int):
+    user = _account(user_id)
+    return _render_edit(user)
+
+
+def _render_edit(user: User, status: int = 200, **forms):
+    forms.setdefault("role_form", RoleForm(formdata=None, role=user.role))
+    forms.setdefault("password_form", PasswordForm(formdata=None))
+    return render_template(
+        "staff/users_edit.html", user=user, confirm_form=ConfirmForm(), now=utcnow(), **forms
+    ), status
+
+
+def _change(user_id: int, rule: Callable[[User], None], done: str, **forms):
+    """Apply one account rule and commit; a refused change comes back as a message."""
+    user = _account(user_id)
+    try:
+        rule(user)
+    except accounts.AccountError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+        return _render_edit(_account(user_id), 409, **forms)
+    db.session.commit()
+    flash(done, "success")
+    return redirect(url_for("staff.edit_user", user_id=user_id))
+
+
+@bp.post("/users/<int:user_id>/role")
+@roles_required("admin")
+def change_role(user_id: int):
+    form = RoleForm()
+    if not form.validate_on_submit():
+        return _render_edit(_account(user_id), 422, role_form=form)
+    role = form.role.data
+    return _change(user_id, lambda u: accounts.change_role(u, role, by=_admin()), gettext("Role changed."))
+
+
+@bp.post("/users/<int:user_id>/deactivate")
+@roles_required("admin")
+def deactivate_user(user_id: int):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    return _change(
+        user_id, lambda u: accounts.deactivate(u, by=_admin()), gettext("Account deactivated and signed out.")
+    )
+
+
+@bp.post("/users/<int:user_id>/reactivate")
+@roles_required("admin")
+def reactivate_user(user_id: int):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    return _change(user_id, lambda u: accounts.reactivate(u, by=_admin()), gettext("Account can sign in again."))
+
+
+@bp.post("/users/<int:user_id>/sign-out")
+@roles_required("admin")
+def sign_out_user(user_id: int):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    return _change(user_id, lambda u: accounts.force_sign_out(u, by=_admin()), gettext("Signed out on every device."))
+
+
+@bp.post("/users/<int:user_id>/password")
+@roles_required("admin")
+def reset_password(user_id: int):
+    form = PasswordForm()
+    if not form.validate_on_submit():
+        return _render_edit(_account(user_id), 422, password_form=form)
+    password = form.password.data
+    return _change(
+        user_id,
+        lambda u: accounts.reset_password(u, password, by=_admin()),
+        gettext("Password changed. The account is unlocked and signed out everywhere."),
+    )

@@ -1,0 +1,117 @@
+"""Staff account rules shared by `flask users` and the admin pages: create, change role,
+deactivate, reactivate, force sign-out and reset a password.
+
+Functions change the session's objects and never commit; the caller's transaction decides.
+"""
+
+from __future__ import annotations
+
+from email_validator import EmailNotValidError, validate_email
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+
+from app import audit
+from app.auth.passwords import MIN_PASSWORD_LENGTH, hash_password
+from app.extensions import db
+from app.models import ROLES, User
+
+
+class AccountError(ValueError):
+    """A change to an account that cannot be made; the message is fit to show to the admin."""
+
+
+def normalise_email(email: str) -> str:
+    """Emails are compared case-insensitively: store them lower-case and trimmed."""
+    return (email or "").strip().lower()
+
+
+def check_email(email: str) -> str:
+    email = normalise_email(email)
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise AccountError(_l("Enter a valid email address.")) from error
+    return email
+
+
+def check_password(password: str) -> str:
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise AccountError(_l("Use at least %(n)s characters.", n=MIN_PASSWORD_LENGTH))
+    return password
+
+
+def find_by_email(email: str) -> User | None:
+    return db.session.execute(select(User).where(func.lower(User.email) == normalise_email(email))).scalar_one_or_none()
+
+
+def create_user(email: str, name: str, role: str, password: str, *, by: User | None = None) -> User:
+    """A new active account; the email must be unused and the password long enough."""
+    email = check_email(email)
+    name = (name or "").strip()
+    if not name:
+        raise AccountError(_l("Enter the person's name."))
+    if role not in ROLES:
+        raise AccountError(_l("Choose a role: %(roles)s.", roles=", ".join(ROLES)))
+    if find_by_email(email) is not None:
+        raise AccountError(_l("An account with this email already exists."))
+    user = User(email=email, name=name[:120], role=role, password_hash=hash_password(check_password(password)))
+    db.session.add(user)
+    db.session.flush()
+    audit.record("user_created", user=by, detail=f"user {user.id} role {role}")
+    return user
+
+
+def _active_admins() -> int:
+    return db.session.execute(
+        select(func.count(User.id)).where(User.role == "admin", User.active.is_(True))
+    ).scalar_one()
+
+
+def _keep_one_admin(user: User) -> None:
+    """The clinic must never lose its last way into account management."""
+    if user.role == "admin" and user.active and _active_admins() <= 1:
+        raise AccountError(_l("This is the only active admin account; make another admin first."))
+
+
+def change_role(user: User, role: str, *, by: User | None = None) -> None:
+    if role not in ROLES:
+        raise AccountError(_l("Choose a role: %(roles)s.", roles=", ".join(ROLES)))
+    if role == user.role:
+        return
+    if role != "admin":
+        _keep_one_admin(user)
+    old, user.role = user.role, role
+    # A changed role should take effect everywhere now, not at the next sign-in.
+    user.session_version += 1
+    audit.record("user_updated", user=by, detail=f"user {user.id} role {old} -> {role}")
+
+
+def deactivate(user: User, *, by: User | None = None) -> None:
+    if by is not None and by.id == user.id:
+        raise AccountError(_l("You cannot deactivate your own account."))
+    _keep_one_admin(user)
+    user.active = False
+    user.session_version += 1
+    audit.record("user_updated", user=by, detail=f"user {user.id} deactivated")
+
+
+def reactivate(user: User, *, by: User | None = None) -> None:
+    user.active = True
+    user.failed_logins = 0
+    user.locked_until = None
+    audit.record("user_updated", user=by, detail=f"user {user.id} reactivated")
+
+
+def force_sign_out(user: User, *, by: User | None = None) -> None:
+    """Every session of this user stops working (session ids carry the version)."""
+    user.session_version += 1
+    audit.record("user_updated", user=by, detail=f"user {user.id} signed out everywhere")
+
+
+def reset_password(user: User, password: str, *, by: User | None = None) -> None:
+    """A new password; it also lifts a lockout and signs the user out everywhere."""
+    user.password_hash = hash_password(check_password(password))
+    user.failed_logins = 0
+    user.locked_until = None
+    user.session_version += 1
+    audit.record("user_updated", user=by, detail=f"user {user.id} password reset")
