@@ -11,7 +11,7 @@ from app.models import ConsultationRequest, User, hash_token, new_access_token, 
 from app.sla import start_clock
 from app.timeutil import utcnow
 
-DEFAULT_PASSWORD = "correct horse battery staple"  # noqa: S105
+DEFAULT_PASSWORD = "correct horse battery staple"
 _counter = itertools.count(1)
 
 
