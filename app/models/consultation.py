@@ -47,6 +47,9 @@ class ConsultationRequest(db.Model):
         Index("ix_requests_status_due", "status", "due_at"),
         Index("ix_requests_claimed_status", "claimed_by_id", "status"),
         Index("ix_requests_created", "created_at"),
+        # The queue's "awaiting patient" and "answered" tabs sort by these within a status.
+        Index("ix_requests_status_updated", "status", "updated_at"),
+        Index("ix_requests_status_answered", "status", "answered_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
