@@ -1,18 +1,32 @@
-"""The outbox: queueing emails in the caller's transaction (delivery lives in deliver())."""
+"""The outbox: emails are queued in the caller's transaction and delivered later by deliver().
+
+Queueing only writes a row, so a patient's submit or a dermatologist's answer never waits for,
+or fails because of, the mail server. `flask mail deliver` / `flask worker` send the rows through
+Flask-Mail, retrying with exponential backoff; a row that keeps failing ends `failed` and is shown
+to staff on /staff/, never dropped.
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import json
+import logging
+import smtplib
+from datetime import datetime, timedelta
 
 from cryptography.fernet import Fernet, InvalidToken
-from flask import current_app
-from sqlalchemy import select
+from flask import current_app, render_template
+from flask_babel import force_locale
+from flask_mail import Connection, Message
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
-from app.models import ConsultationRequest, OutboundEmail
+from app.models import FAILED, PENDING, SENT, ConsultationRequest, OutboundEmail
+from app.timeutil import utcnow
+
+log = logging.getLogger("app.outbox")
 
 
 def _fernet() -> Fernet:
@@ -69,3 +83,235 @@ def enqueue(
     except IntegrityError:
         return None
     return email
+
+
+# --- Rendering ------------------------------------------------------------------------------------
+
+HIDDEN_VALUE = "[sent only by email]"
+
+
+def render(email: OutboundEmail, *, reveal_secrets: bool = True) -> tuple[str, str, str]:
+    """(subject, text, html) for a queued email, in the email's language.
+
+    templates/emails/<template>.txt starts with a "Subject: ..." line, taken as the subject and
+    dropped from the body. Without reveal_secrets, sealed values (the private link) are replaced
+    by a placeholder, for previews shown to staff.
+    """
+    secrets = unseal(email.sealed_context)
+    if not reveal_secrets:
+        secrets = dict.fromkeys(secrets, HIDDEN_VALUE)
+    values = {**(email.context or {}), **secrets, "language": email.language or "en"}
+    with force_locale(email.language or "en"):
+        text = render_template(f"emails/{email.template}.txt", **values)
+        html = render_template(f"emails/{email.template}.html", **values)
+    first_line, _, body = text.lstrip("\n").partition("\n")
+    if not first_line.startswith("Subject:"):
+        raise ValueError(f"emails/{email.template}.txt must start with a 'Subject:' line")
+    return first_line.removeprefix("Subject:").strip(), body.lstrip("\n"), html
+
+
+# --- Delivery -------------------------------------------------------------------------------------
+
+# While a worker sends a row it holds a lease on it: next_attempt_at moves this far ahead, so a
+# worker that dies mid-send leaves the row to be retried after the lease instead of never.
+CLAIM_LEASE = timedelta(minutes=5)
+MAX_BACKOFF = timedelta(hours=6)
+DEFAULT_BATCH = 50
+# Errors about one message; anything else (refused connection, timeout, disconnect) means the
+# server is unreachable, and the rest of the batch waits for the next run.
+MESSAGE_ERRORS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
+
+
+def backoff(attempts: int, settings: dict | None = None) -> timedelta:
+    """Wait after the `attempts`-th failure: OUTBOX_BACKOFF_SECONDS doubled each time, at most 6 hours."""
+    settings = settings if settings is not None else current_app.config
+    seconds = settings["OUTBOX_BACKOFF_SECONDS"] * 2 ** max(attempts - 1, 0)
+    return min(timedelta(seconds=seconds), MAX_BACKOFF)
+
+
+def mail_configured() -> bool:
+    return bool(current_app.config.get("MAIL_SERVER"))
+
+
+def deliver(now: datetime | None = None, limit: int = DEFAULT_BATCH) -> dict[str, int]:
+    """Send up to `limit` due pending emails; returns counts (sent, retrying, failed, waiting).
+
+    Without MAIL_SERVER configured nothing is sent: the rows stay pending and are listed for staff
+    on /staff/ (that is how development works), and `waiting` says how many there are.
+
+    Several workers may run this at once: each row is claimed before it is sent (FOR UPDATE
+    SKIP LOCKED on PostgreSQL, a conditional UPDATE on SQLite), so no email goes out twice.
+    A failure adds one to attempts, records the SMTP error and retries after backoff(); after
+    OUTBOX_MAX_ATTEMPTS the row is marked failed. Sent and failed rows lose their sealed values.
+    """
+    counts = {SENT: 0, "retrying": 0, FAILED: 0, "waiting": 0}
+    if not mail_configured():
+        counts["waiting"] = db.session.execute(
+            select(func.count(OutboundEmail.id)).where(OutboundEmail.status == PENDING)
+        ).scalar_one()
+        return counts
+    connection: Connection | None = None
+    try:
+        for _ in range(limit):
+            moment = now or utcnow()
+            email = _claim_next(moment)
+            if email is None:
+                break
+            try:
+                connection, result = _send_claimed(email, moment, connection)
+            except _ServerUnreachable as unreachable:
+                connection = None
+                counts[unreachable.result] += 1
+                break  # leave the rest for the next run rather than spend their attempts
+            counts[result] += 1
+    finally:
+        _close(connection)
+    return counts
+
+
+def _claim_next(now: datetime) -> OutboundEmail | None:
+    """Take one due pending row for this worker (attempts + 1, lease on next_attempt_at) and commit."""
+    due = (
+        select(OutboundEmail.id)
+        .where(OutboundEmail.status == PENDING, OutboundEmail.next_attempt_at <= now)
+        .order_by(OutboundEmail.next_attempt_at, OutboundEmail.id)
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        candidates = [db.session.execute(due.limit(1).with_for_update(skip_locked=True)).scalar()]
+    else:
+        candidates = list(db.session.execute(due.limit(10)).scalars())
+        db.session.commit()
+    for email_id in candidates:
+        if email_id is None:
+            continue
+        claimed = db.session.execute(
+            update(OutboundEmail)
+            .where(
+                OutboundEmail.id == email_id,
+                OutboundEmail.status == PENDING,
+                OutboundEmail.next_attempt_at <= now,
+            )
+            .values(attempts=OutboundEmail.attempts + 1, next_attempt_at=now + CLAIM_LEASE)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+        if claimed.rowcount == 1:
+            email = db.session.get(OutboundEmail, email_id, populate_existing=True)
+            return email
+    db.session.commit()
+    return None
+
+
+class _ServerUnreachable(Exception):
+    """The mail server refused the connection, timed out or hung up; `result` is the row's outcome."""
+
+    def __init__(self, result: str) -> None:
+        super().__init__(result)
+        self.result = result
+
+
+def _send_claimed(email: OutboundEmail, now: datetime, connection: Connection | None) -> tuple[Connection | None, str]:
+    """Render and send one claimed row; returns the (possibly reopened) connection and the result."""
+    try:
+        subject, text, html = render(email)
+    except Exception as error:  # a broken template must not stop the worker; staff see the row
+        return connection, _record_failure(email, now, f"could not render the email: {type(error).__name__}")
+    message = Message(
+        subject=subject,
+        recipients=[email.recipient],
+        body=text,
+        html=html,
+        sender=current_app.config["MAIL_DEFAULT_SENDER"],
+        extra_headers={"Auto-Submitted": "auto-generated"},  # RFC 3834: no out-of-office replies
+    )
+    try:
+        connection = connection or _open()
+        connection.send(message)
+    except MESSAGE_ERRORS as error:
+        return connection, _record_failure(email, now, _smtp_error_text(error))
+    except (smtplib.SMTPException, OSError) as error:
+        _close(connection)
+        raise _ServerUnreachable(_record_failure(email, now, _smtp_error_text(error))) from error
+    email.status = SENT
+    email.sent_at = now
+    email.sealed_context = None
+    email.last_error = None
+    db.session.commit()
+    return connection, SENT
+
+
+def _record_failure(email: OutboundEmail, now: datetime, error: str) -> str:
+    """One failed attempt: retry after backoff, or give up after OUTBOX_MAX_ATTEMPTS (shown to staff)."""
+    email.last_error = error[:500]
+    if email.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
+        email.status = FAILED
+        _wipe_secrets(email)
+        result = FAILED
+    else:
+        email.next_attempt_at = now + backoff(email.attempts)
+        result = "retrying"
+    db.session.commit()
+    log.warning("outbox: email %s attempt %s %s", email.id, email.attempts, result)
+    return result
+
+
+def _wipe_secrets(email: OutboundEmail) -> None:
+    if email.sealed_context:
+        # Remember that a link was removed, so a retry from the dashboard can be explained to staff.
+        email.context = {**(email.context or {}), "link_removed": True}
+    email.sealed_context = None
+
+
+def _smtp_error_text(error: Exception) -> str:
+    """The server's answer (code and text) without anything from the message itself."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        codes = [f"{code} {_decode(reply)}" for code, reply in error.recipients.values()]
+        return "recipient refused: " + "; ".join(codes)
+    if isinstance(error, smtplib.SMTPResponseException):
+        return f"{type(error).__name__}: {error.smtp_code} {_decode(error.smtp_error)}"
+    return f"{type(error).__name__}: {error}"
+
+
+def _decode(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+
+
+def _open() -> Connection:
+    """A Flask-Mail connection with a timeout, so a hung mail server cannot stall the worker."""
+    state = current_app.extensions["mail"]
+    connection = Connection(state)
+    if state.suppress:
+        return connection  # Flask-Mail's test mode: messages are dispatched to its signal only
+    timeout = current_app.config.get("MAIL_TIMEOUT", 10)
+    smtp_class = smtplib.SMTP_SSL if state.use_ssl else smtplib.SMTP
+    host = smtp_class(state.server, state.port, timeout=timeout)
+    try:
+        if state.use_tls:
+            host.starttls()
+        if state.username and state.password:
+            host.login(state.username, state.password)
+    except (smtplib.SMTPException, OSError):
+        host.close()
+        raise
+    connection.host = host
+    return connection
+
+
+def _close(connection: Connection | None) -> None:
+    if connection is None or connection.host is None:
+        return
+    try:
+        connection.host.quit()
+    except (smtplib.SMTPException, OSError):
+        connection.host.close()
+
+
+def retry(email_id: int, now: datetime | None = None) -> bool:
+    """Staff's "retry now" for a failed row: pending again with a fresh set of attempts."""
+    result = db.session.execute(
+        update(OutboundEmail)
+        .where(OutboundEmail.id == email_id, OutboundEmail.status == FAILED)
+        .values(status=PENDING, attempts=0, next_attempt_at=now or utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1

@@ -1,0 +1,81 @@
+"""`flask worker`: delivers the outbox and runs the 24-hour check in a loop.
+
+Several workers may run at once (on one machine or many): alerts are deduplicated and outbox
+rows are claimed before sending. SIGTERM or Ctrl+C lets the current round finish, then exits.
+Logs carry counts only, never recipients or anything about a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from app.extensions import db
+
+log = logging.getLogger("app.worker")
+
+
+def run_once() -> dict[str, int]:
+    """One round: queue due alerts first, so that they go out in the same round, then deliver."""
+    from app.outbox import deliver
+    from app.sla_check import check
+
+    counts: dict[str, int] = {}
+    for name, step in (("sla check", check), ("mail delivery", deliver)):
+        try:
+            counts.update(step())
+        except Exception as error:  # one bad round must not stop the worker; only the type is logged
+            db.session.rollback()
+            log.error("worker: %s failed (%s); trying again next round", name, type(error).__name__)
+    db.session.remove()
+    return counts
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM (systemd, docker) and SIGINT (Ctrl+C) ask for a graceful stop."""
+
+    def request_stop(signum, _frame) -> None:
+        log.info("worker: %s received, stopping after this round", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _log_counts(counts: dict[str, int]) -> None:
+    log.info(
+        "worker: at risk %d, overdue %d, alerts queued %d; sent %d, retrying %d, failed %d, waiting %d",
+        *(counts.get(key, 0) for key in ("at_risk", "overdue", "emails", "sent", "retrying", "failed", "waiting")),
+    )
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Run one round and exit (tests, cron).")
+@click.option("--interval", type=float, default=None, help="Seconds between rounds (default WORKER_INTERVAL_SECONDS).")
+@with_appcontext
+def commands(once: bool, interval: float | None) -> None:
+    """Deliver emails and check the 24-hour target every WORKER_INTERVAL_SECONDS until stopped."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log.setLevel(logging.INFO)
+    interval = interval if interval is not None else current_app.config["WORKER_INTERVAL_SECONDS"]
+    stop = threading.Event()
+    with _stop_on_signals(stop):
+        log.info("worker: started, a round every %s s", interval)
+        while True:
+            _log_counts(run_once())
+            if once or stop.wait(interval):
+                break
+    log.info("worker: stopped")

@@ -1,0 +1,290 @@
+"""The figures behind /staff/: read from the database as plain values, computed by app.sla.
+
+Periods: "last 7/30 days" are rolling windows ending now; the daily table and chart cover the
+last 30 calendar days in the clinic's time zone, today included. A round counts on the day its
+outcome became known: the reply, if it came in time; otherwise the due moment.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, or_, select
+
+from app import sla
+from app.extensions import db
+from app.models import FAILED, OPEN_STATUSES, PENDING, SENT, ConsultationRequest, OutboundEmail, ResponseClock, User
+
+PERIODS = (7, 30)
+CHART_DAYS = 30
+UNCLAIMED = _l("Not claimed")
+# What each email template is, in staff's words (unknown templates show their file name).
+EMAIL_KINDS = {
+    "request_received": _l("Request received (to the patient)"),
+    "staff_new_request": _l("New request (to the team)"),
+    "patient_reply_ready": _l("Reply ready (to the patient)"),
+    "patient_replied": _l("Patient replied (to the team)"),
+    "sla_at_risk": _l("At-risk alert"),
+    "sla_overdue": _l("Overdue escalation"),
+}
+
+
+@dataclass(frozen=True)
+class PeriodFigures:
+    days: int
+    compliance: sla.Compliance
+    answered: int  # requests first answered in the period
+    median_hours: float | None
+    p90_hours: float | None
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    reference: str
+    state: str
+    due_at: datetime
+    dermatologist: str | None
+
+
+@dataclass(frozen=True)
+class Figures:
+    now: datetime
+    open_counts: dict[str, int]
+    needs_attention: list[OpenRequest]  # at risk and overdue, most urgent first
+    periods: list[PeriodFigures]
+    days: list[sla.DayFigures]
+    by_dermatologist: list[tuple[str | None, int]]  # None: not claimed
+    chart: Chart
+
+
+def _names() -> dict[int, str]:
+    return dict(db.session.execute(select(User.id, User.name)).all())
+
+
+def load_rounds(since: datetime) -> list[sla.RoundFacts]:
+    """Every round that started, came due or was answered since `since`."""
+    rows = db.session.execute(
+        select(ResponseClock, ConsultationRequest.claimed_by_id, ConsultationRequest.status)
+        .join(ConsultationRequest, ConsultationRequest.id == ResponseClock.request_id)
+        .where(or_(ResponseClock.due_at >= since, ResponseClock.stopped_at >= since))
+    ).all()
+    return [
+        sla.RoundFacts(
+            request_id=clock.request_id,
+            round=clock.round,
+            started_at=clock.started_at,
+            due_at=clock.due_at,
+            stopped_at=clock.stopped_at,
+            dermatologist_id=claimed_by_id or clock.stopped_by_id,
+            cancelled=clock.stopped_at is None and status not in OPEN_STATUSES,
+        )
+        for clock, claimed_by_id, status in rows
+    ]
+
+
+def _open_requests(now: datetime, settings: dict, names: dict[int, str]) -> list[OpenRequest]:
+    rows = db.session.execute(
+        select(ConsultationRequest.reference, ConsultationRequest.due_at, ConsultationRequest.claimed_by_id)
+        .where(ConsultationRequest.status.in_(OPEN_STATUSES), ConsultationRequest.due_at.is_not(None))
+        .order_by(ConsultationRequest.due_at)
+    ).all()
+    return [
+        OpenRequest(reference, sla.clock_state(due_at, now, settings), due_at, names.get(claimed_by_id))
+        for reference, due_at, claimed_by_id in rows
+    ]
+
+
+def period_figures(rounds: list[sla.RoundFacts], now: datetime, days: int) -> PeriodFigures:
+    hours = sla.first_response_hours(rounds, now, days)
+    return PeriodFigures(
+        days=days,
+        compliance=sla.compliance(rounds, now, days),
+        answered=len(hours),
+        median_hours=_one_decimal(sla.median(hours)),
+        p90_hours=_one_decimal(sla.percentile(hours, 90)),
+    )
+
+
+def _one_decimal(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def build(now: datetime, settings: dict) -> Figures:
+    """Everything the dashboard and the CSV export show, as of `now`."""
+    zone = ZoneInfo(settings.get("DISPLAY_TIMEZONE") or "Europe/Vilnius")
+    rounds = load_rounds(now - timedelta(days=max(*PERIODS, CHART_DAYS) + 2))
+    names = _names()
+    open_requests = _open_requests(now, settings, names)
+    days = sla.daily(rounds, now, CHART_DAYS, zone)
+    breaches = sla.breaches_by_dermatologist(rounds, now, 30)
+    # None stands for "not claimed"; it is named in the reader's language when shown.
+    by_dermatologist = sorted(
+        ((names.get(user_id) if user_id else None, count) for user_id, count in breaches.items()),
+        key=lambda item: (-item[1], item[0] is None, item[0] or ""),
+    )
+    return Figures(
+        now=now,
+        open_counts=sla.open_by_state((r.due_at for r in open_requests), now, settings),
+        needs_attention=[r for r in open_requests if r.state in (sla.AT_RISK, sla.OVERDUE)],
+        periods=[period_figures(rounds, now, days) for days in PERIODS],
+        days=days,
+        by_dermatologist=by_dermatologist,
+        chart=chart(days),
+    )
+
+
+# --- The chart: daily volume (bars) and share answered within target (line), as SVG geometry -----
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+@dataclass(frozen=True)
+class Chart:
+    width: int
+    height: int
+    left: int
+    right: int
+    top: int
+    bottom: int
+    max_volume: int
+    bars: list[Bar] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)  # polyline points, one per unbroken run of days
+    points: list[tuple[float, float]] = field(default_factory=list)
+    x_labels: list[tuple[float, str]] = field(default_factory=list)
+    volume_ticks: list[tuple[float, int]] = field(default_factory=list)
+    share_ticks: list[tuple[float, int]] = field(default_factory=list)
+
+
+def _runs(points: list[tuple[float, float] | None]) -> list[str]:
+    """Polyline point lists, broken where a day had no decided round (no share to plot)."""
+    runs: list[list[str]] = [[]]
+    for point in points:
+        if point is None:
+            runs.append([])
+        else:
+            runs[-1].append(f"{point[0]},{point[1]}")
+    return [" ".join(run) for run in runs if run]
+
+
+def chart(days: list[sla.DayFigures], width: int = 720, height: int = 260) -> Chart:
+    """Coordinates for a bar (new requests) and line (% within target) chart, drawn by the template."""
+    left, right, top, bottom = 40, 48, 12, 28
+    plot_w, plot_h = width - left - right, height - top - bottom
+    base = top + plot_h
+    max_volume = max([d.new_requests for d in days] + [1])
+    step = plot_w / max(len(days), 1)
+    bars, points, labels = [], [], []
+    for index, day in enumerate(days):
+        x = left + index * step
+        bar_h = plot_h * day.new_requests / max_volume
+        bars.append(Bar(round(x + step * 0.15, 1), round(base - bar_h, 1), round(step * 0.7, 1), round(bar_h, 1)))
+        share_y = None if day.share is None else round(base - plot_h * day.share / 100, 1)
+        points.append(None if share_y is None else (round(x + step / 2, 1), share_y))
+        if (len(days) - 1 - index) % 7 == 0:  # weekly ticks, counted back from today
+            labels.append((round(x + step / 2, 1), day.day.strftime("%m-%d")))
+    return Chart(
+        width=width,
+        height=height,
+        left=left,
+        right=right,
+        top=top,
+        bottom=bottom,
+        max_volume=max_volume,
+        bars=bars,
+        lines=_runs(points),
+        points=[p for p in points if p is not None],
+        x_labels=labels,
+        volume_ticks=[(round(base - plot_h * v / max_volume, 1), v) for v in sorted({0, max_volume // 2, max_volume})],
+        share_ticks=[(round(base - plot_h * p / 100, 1), p) for p in (0, 50, 100)],
+    )
+
+
+# --- CSV export -----------------------------------------------------------------------------------
+
+CSV_HEADER = ["figure", "period", "date", "dermatologist", "value"]
+
+
+def _cell(value: object) -> str:
+    """Text a spreadsheet will not run as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def csv_rows(figures: Figures) -> list[list[str]]:
+    """The dashboard's figures as one tidy table: one figure per row."""
+    rows: list[list[object]] = [CSV_HEADER]
+    rows += [["open_requests", "now", "", state, count] for state, count in figures.open_counts.items()]
+    for period in figures.periods:
+        label = f"last {period.days} days"
+        rows += [
+            ["rounds_met", label, "", "", period.compliance.met],
+            ["rounds_missed", label, "", "", period.compliance.missed],
+            ["answered_within_target_percent", label, "", "", period.compliance.share],
+            ["first_responses", label, "", "", period.answered],
+            ["first_response_median_hours", label, "", "", period.median_hours],
+            ["first_response_p90_hours", label, "", "", period.p90_hours],
+        ]
+    for day in figures.days:
+        iso = day.day.isoformat()
+        rows += [
+            ["new_requests", "day", iso, "", day.new_requests],
+            ["rounds_met", "day", iso, "", day.met],
+            ["rounds_missed", "day", iso, "", day.missed],
+            ["answered_within_target_percent", "day", iso, "", day.share],
+        ]
+    rows += [["breaches", "last 30 days", "", name or UNCLAIMED, count] for name, count in figures.by_dermatologist]
+    return [[_cell(value) for value in row] for row in rows]
+
+
+def csv_text(figures: Figures) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows(csv_rows(figures))
+    return buffer.getvalue()
+
+
+# --- The outbox as staff see it --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutboxOverview:
+    counts: dict[str, int]
+    failed: list[OutboundEmail]
+    pending: list[OutboundEmail]
+    sent: list[OutboundEmail]
+
+
+def outbox_overview(limit: int = 50, recent_sent: int = 10) -> OutboxOverview:
+    counts = {PENDING: 0, SENT: 0, FAILED: 0}
+    grouped = select(OutboundEmail.status, func.count(OutboundEmail.id)).group_by(OutboundEmail.status)
+    counts.update({status: count for status, count in db.session.execute(grouped)})
+
+    def rows(status: str, order, size: int) -> list[OutboundEmail]:
+        query = select(OutboundEmail).where(OutboundEmail.status == status).order_by(*order).limit(size)
+        return list(db.session.execute(query).scalars())
+
+    return OutboxOverview(
+        counts=counts,
+        failed=rows(FAILED, (OutboundEmail.id.desc(),), limit),
+        pending=rows(PENDING, (OutboundEmail.next_attempt_at, OutboundEmail.id), limit),
+        sent=rows(SENT, (OutboundEmail.sent_at.desc(), OutboundEmail.id.desc()), recent_sent),
+    )
+
+
+def references(emails: list[OutboundEmail]) -> dict[int, str]:
+    """Request references for outbox rows, to link each email to its request."""
+    ids = {email.request_id for email in emails if email.request_id is not None}
+    if not ids:
+        return {}
+    query = select(ConsultationRequest.id, ConsultationRequest.reference).where(ConsultationRequest.id.in_(ids))
+    return {request_id: reference for request_id, reference in db.session.execute(query)}
