@@ -22,7 +22,8 @@ class Config:
 
     SECRET_KEY: str | None = None
     SQLALCHEMY_DATABASE_URI = f"sqlite:///{INSTANCE_DIR / 'dermatology.sqlite'}"
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    # Database errors must never quote the values they failed on (names, symptoms) into a log or traceback.
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"hide_parameters": True}
     UPLOAD_DIR = str(INSTANCE_DIR / "uploads")
     CONTENT_DIR = str(BASE_DIR / "content" / "conditions")
 
@@ -30,6 +31,8 @@ class Config:
     MAX_PHOTOS = 6
     MAX_PHOTO_BYTES = 20 * 1024 * 1024
     MAX_CONTENT_LENGTH: int | None = None  # derived in finalise() unless set
+    # Only the patient pages take photos; every other form (sign-in, queue, staff) has this much smaller limit.
+    FORM_MAX_CONTENT_LENGTH = 1024 * 1024
     MAX_IMAGE_PIXELS = 60_000_000
     PHOTO_MAX_EDGE = 3000
     THUMBNAIL_EDGE = 400
@@ -63,6 +66,7 @@ class Config:
     RESEND_RATE_LIMIT = "5 per hour"
     LOGIN_RATE_LIMIT = "20 per 5 minutes"
     PRIVATE_LINK_RATE_LIMIT = "120 per minute"
+    TWO_FACTOR_RATE_LIMIT = "10 per 5 minutes"
 
     LANGUAGES = ["en", "lt"]
     BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "translations")
@@ -80,8 +84,19 @@ class Config:
     STAFF_IDLE_TIMEOUT_SECONDS = 30 * 60
     FORCE_HTTPS = False
     WTF_CSRF_TIME_LIMIT = 6 * 3600
+    # Pages send Referrer-Policy: no-referrer (private links are tokens in URLs), so browsers send no
+    # Referer; Flask-WTF's HTTPS referrer check would refuse every form. The CSRF token, checked on
+    # every POST, and SameSite=Lax cookies carry the protection.
+    WTF_CSRF_SSL_STRICT = False
+    PATIENT_FOLLOW_UP_DAYS = 14
+    # Flask-WTF's extra HTTPS check wants a Referer header, which browsers never send under our
+    # Referrer-Policy: no-referrer (private links are tokens in URLs). Left on, every form post in
+    # production would fail; the per-session token and SameSite=Lax cookies are the CSRF defence.
+    WTF_CSRF_SSL_STRICT = False
     PROXY_FIX_HOPS = 0
+    # True: every staff account must set up an authenticator app (asked for at the next sign-in).
     REQUIRE_TOTP = False
+    TOTP_ISSUER = "Skin Clinic"
     # Fingerprinted static URLs (?v=<hash>) can be cached for a year.
     SEND_FILE_MAX_AGE_DEFAULT = 365 * 24 * 3600
     # Compression is applied only to public pages and assets (see app/__init__.py), never to

@@ -72,3 +72,24 @@ def test_oversized_body_gets_the_friendly_413_page(app, client):
 def test_error_pages_keep_the_site_layout(client):
     page = client.get("/nowhere").get_data(as_text=True)
     assert "Skin Clinic" in page and "Go to the home page" in page
+
+
+def test_forms_work_over_https_although_pages_send_no_referrer(tmp_path):
+    """Browsers send no Referer (Referrer-Policy: no-referrer); the CSRF token alone must suffice."""
+    from tests.conftest import build_app, empty_database, reset_database
+
+    app = build_app(tmp_path, WTF_CSRF_ENABLED=True)
+    reset_database(app)
+    try:
+        client = app.test_client()
+        page = client.get("/login", base_url="https://localhost").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+        response = client.post(
+            "/login",
+            base_url="https://localhost",
+            data={"csrf_token": token, "email": "nobody@clinic.example", "password": "wrong password"},
+        )
+        assert response.status_code != 400
+        assert "did not match" in response.get_data(as_text=True)
+    finally:
+        empty_database(app)

@@ -143,7 +143,7 @@ def _render_form(form: ConsultationForm, status: int = 200, notice: str | None =
     key = form.submission_key.data
     kept = PendingPhotos(current_app.config["UPLOAD_DIR"], key).ids() if valid_submission_key(key) else []
     condition_slug = _known_condition(form.condition.data)
-    condition = articles().get(condition_slug)[0] if condition_slug else None
+    condition = articles().get(condition_slug, str(get_locale()))[0] if condition_slug else None
     return (
         render_template(
             "intake/new.html",
@@ -162,7 +162,7 @@ def _render_form(form: ConsultationForm, status: int = 200, notice: str | None =
 
 def _offer_conditions(form: ConsultationForm) -> None:
     form.condition.choices = [SelectChoice("", gettext("I am not sure, or it is something else"))] + [
-        SelectChoice(c.slug, c.title) for c in articles().all()
+        SelectChoice(c.slug, c.title) for c in articles().all(str(get_locale()))
     ]
 
 

@@ -1,0 +1,359 @@
+"""The patient's side of the conversation on the private page: what they may do, and doing it.
+
+- The thread as the patient sees it: answers and questions from the dermatologist (with their name)
+  and the patient's own replies with their photos. Internal notes never leave this module's filter.
+- Replying: when the dermatologist asked a question (awaiting_patient), and also after an answer,
+  for FOLLOW_UP_DAYS: a worried patient whose cream stings, or whose rash did not settle, should be
+  able to tell the dermatologist who knows the case rather than start again with a new request.
+  A reply goes back to the same dermatologist with a new 24-hour due time.
+- Marking the consultation resolved (after an answer) or withdrawing it (before one). Either stops
+  a running clock so the request leaves the queue and raises no alert.
+
+State changes are conditional UPDATEs, so a double click, two tabs, or the patient and the
+dermatologist acting at the same moment can never both win. `reply` commits (its photo files and its
+rows must land together, or neither); `resolve` and `withdraw` leave the commit to the caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import update
+from werkzeug.datastructures import FileStorage
+
+from app import audit, notify, sla
+from app.extensions import db
+from app.intake import uploads
+from app.intake.pending import PendingPhotos
+from app.models import (
+    ANSWER,
+    ANSWERED,
+    AWAITING_PATIENT,
+    CLOSED,
+    IN_REVIEW,
+    PATIENT_REPLY,
+    QUESTION,
+    SUBMITTED,
+    WITHDRAWN,
+    ConsultationRequest,
+    Message,
+    Photo,
+)
+from app.photos import CleanPhoto, PhotoLimits
+from app.storage import PhotoStorage
+from app.timeutil import as_utc
+
+log = logging.getLogger(__name__)
+
+# How long after an answer the patient may still write a follow-up (PATIENT_FOLLOW_UP_DAYS overrides).
+FOLLOW_UP_DAYS = 14
+MAX_REPLY_LENGTH = 5000
+# A second identical reply this soon after the first is the same press of "Send" arriving twice.
+DUPLICATE_WINDOW = timedelta(minutes=5)
+# Everything the patient sees from the dermatologist or wrote themselves; never internal notes.
+PATIENT_VISIBLE_KINDS = (ANSWER, QUESTION, PATIENT_REPLY)
+# Withdrawing is for a request no dermatologist has answered yet; after an answer it is "resolved".
+WITHDRAWABLE = (SUBMITTED, IN_REVIEW, AWAITING_PATIENT)
+RESOLVABLE = (SUBMITTED, IN_REVIEW, AWAITING_PATIENT, ANSWERED)
+
+# Reply kinds the page offers.
+ANSWER_QUESTION = "answer_question"
+FOLLOW_UP = "follow_up"
+
+NOTHING_TO_SEND = _l("Write your reply, or add a photo.")
+CANNOT_REPLY = _l(
+    "This consultation is not waiting for a message from you at the moment, so nothing was sent. "
+    "Your text is still below."
+)
+CANNOT_RESOLVE = _l("This consultation cannot be marked as resolved now.")
+CANNOT_WITHDRAW = _l("This request can no longer be withdrawn.")
+
+# Control characters other than tab and line breaks (NUL above all) have no place in a message,
+# and PostgreSQL refuses NUL in text outright.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class PatientActionRefused(Exception):
+    """The patient cannot do this now; the message says why, in words fit for them."""
+
+
+# --- What the patient sees and may do ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ThreadEntry:
+    """One message in the thread as the patient sees it."""
+
+    message: Message
+    photos: list[Photo]
+    author_name: str | None  # the dermatologist's name; None for the patient's own replies
+
+    @property
+    def kind(self) -> str:
+        return self.message.kind
+
+
+def patient_thread(consultation: ConsultationRequest, messages: Iterable[Message] | None = None) -> list[ThreadEntry]:
+    """The messages the patient may read, in thread order, each with its photos. Never internal notes."""
+    chosen = consultation.messages if messages is None else messages
+    entries = []
+    for message in (m for m in chosen if m.kind in PATIENT_VISIBLE_KINDS):
+        photos = [p for p in consultation.photos if p.message_id is not None and p.message_id == message.id]
+        author = message.author.name if message.author is not None and message.kind != PATIENT_REPLY else None
+        entries.append(ThreadEntry(message=message, photos=photos, author_name=author))
+    return entries
+
+
+def follow_up_days(settings: Mapping[str, Any]) -> int:
+    return int(settings.get("PATIENT_FOLLOW_UP_DAYS", FOLLOW_UP_DAYS))
+
+
+def follow_up_until(consultation: ConsultationRequest, settings: Mapping[str, Any]) -> datetime | None:
+    """Until when a follow-up may be written after the latest answer (None: no answer yet)."""
+    if consultation.answered_at is None:
+        return None
+    return as_utc(consultation.answered_at) + timedelta(days=follow_up_days(settings))
+
+
+@dataclass(frozen=True)
+class PatientChoices:
+    """What the private page offers: a reply (to a question, or a follow-up), resolve, withdraw."""
+
+    reply: str | None
+    resolve: bool
+    withdraw: bool
+    follow_up_until: datetime | None
+
+
+def patient_choices(consultation: ConsultationRequest, now: datetime, settings: Mapping[str, Any]) -> PatientChoices:
+    status = consultation.status
+    until = follow_up_until(consultation, settings)
+    reply = None
+    if status == AWAITING_PATIENT:
+        reply = ANSWER_QUESTION
+    elif status == ANSWERED and until is not None and as_utc(now) <= until:
+        reply = FOLLOW_UP
+    answered = consultation.answered_at is not None or status == ANSWERED
+    return PatientChoices(
+        reply=reply,
+        resolve=answered and status in RESOLVABLE,
+        withdraw=not answered and status in WITHDRAWABLE,
+        follow_up_until=until if status == ANSWERED else None,
+    )
+
+
+# --- Replying ------------------------------------------------------------------------------------
+
+
+def clean_text(text: str | None) -> str:
+    """The reply as it will be stored: control characters removed, surrounding space trimmed."""
+    return _CONTROL_CHARACTERS.sub("", text or "").strip()
+
+
+def reply_draft_key(request_id: int, reference: str) -> str:
+    """The key of the folder that keeps a reply's photos while the form is being corrected.
+
+    Derived from the request, so the one place to look is known when the reply is sent or the
+    request erased; only ever used server-side, behind the private link.
+    """
+    return hashlib.sha256(f"reply:{request_id}:{reference}".encode()).hexdigest()
+
+
+def collect_reply_photos(
+    files: Iterable[FileStorage],
+    kept_ids: Iterable[str],
+    draft: PendingPhotos,
+    limits: PhotoLimits,
+    max_photos: int,
+) -> uploads.PhotoBatch:
+    """The reply's photos through the intake pipeline; unlike intake, a reply may have none."""
+    chosen = uploads.chosen_files(files)
+    available = set(draft.ids())
+    kept = [photo_id for photo_id in dict.fromkeys(kept_ids) if photo_id in available]
+    if not chosen and not kept:
+        draft.keep_only([])
+        return uploads.PhotoBatch()
+    return uploads.collect(chosen, kept, draft, limits, max_photos)
+
+
+@dataclass(frozen=True)
+class ReplyResult:
+    message: Message
+    duplicate: bool  # the same reply had just been stored (a double press of "Send")
+
+
+def reply(
+    consultation: ConsultationRequest,
+    text: str,
+    photos: Sequence[CleanPhoto],
+    *,
+    now: datetime,
+    settings: Mapping[str, Any],
+    storage: PhotoStorage,
+) -> ReplyResult:
+    """Store the patient's reply and its photos, send the request back to the dermatologist, commit.
+
+    All or nothing: on any failure the transaction is rolled back and the photo files written are
+    removed. Raises PatientActionRefused when the request is not waiting for the patient.
+    """
+    body = clean_text(text)
+    if not body and not photos:
+        raise PatientActionRefused(NOTHING_TO_SEND)
+    written: list[str] = []
+    try:
+        if not _back_to_the_dermatologist(consultation, now, settings):
+            db.session.rollback()
+            earlier = _same_reply_just_sent(consultation, body, now)
+            if earlier is not None:
+                return ReplyResult(earlier, duplicate=True)
+            raise PatientActionRefused(CANNOT_REPLY)
+        stored = _write_files(photos, storage, written)
+        message = _record_reply(consultation, body, stored, now)
+        db.session.commit()
+        return ReplyResult(message, duplicate=False)
+    except BaseException:
+        db.session.rollback()
+        _delete_files(storage, written)
+        raise
+
+
+def _back_to_the_dermatologist(consultation: ConsultationRequest, now: datetime, settings: Mapping[str, Any]) -> bool:
+    """Move the request back to the queue, if it is (still) waiting for the patient.
+
+    The dermatologist holding it keeps it (in_review); if nobody does, it waits for one (submitted),
+    as a released request does.
+    """
+    allowed = ConsultationRequest.status == AWAITING_PATIENT
+    if consultation.answered_at is not None:
+        since = as_utc(now) - timedelta(days=follow_up_days(settings))
+        allowed = allowed | ((ConsultationRequest.status == ANSWERED) & (ConsultationRequest.answered_at >= since))
+    status = IN_REVIEW if consultation.claimed_by_id is not None else SUBMITTED
+    return _move(
+        consultation,
+        [allowed, _same_holder(consultation.claimed_by_id)],
+        {"status": status, "updated_at": now},
+    )
+
+
+def _same_holder(holder: int | None):
+    # The new status depends on who holds the request: a claim or release in between means start again.
+    if holder is None:
+        return ConsultationRequest.claimed_by_id.is_(None)
+    return ConsultationRequest.claimed_by_id == holder
+
+
+def _record_reply(
+    consultation: ConsultationRequest, body: str, stored: Sequence[tuple[CleanPhoto, str, str]], now: datetime
+) -> Message:
+    message = Message(kind=PATIENT_REPLY, author_id=None, body=body or None, created_at=now)
+    consultation.messages.append(message)
+    db.session.flush()  # the message id, for its photos, the audit row and the email's dedupe key
+    for photo, key, thumbnail_key in stored:
+        consultation.photos.append(
+            Photo(
+                message_id=message.id,
+                storage_key=key,
+                thumbnail_key=thumbnail_key,
+                width=photo.width,
+                height=photo.height,
+                bytes=photo.size,
+                sha256=photo.sha256,
+                created_at=now,
+            )
+        )
+    sla.next_round(consultation, now)
+    audit.record(
+        "patient_replied", consultation=consultation, patient=True, detail=f"message {message.id}, {len(stored)} photos"
+    )
+    notify.patient_replied(consultation, message)
+    return message
+
+
+def _same_reply_just_sent(consultation: ConsultationRequest, body: str, now: datetime) -> Message | None:
+    db.session.refresh(consultation)
+    replies = [m for m in consultation.messages if m.kind == PATIENT_REPLY]
+    if not replies:
+        return None
+    latest = max(replies, key=lambda m: m.id)
+    recent = as_utc(now) - as_utc(latest.created_at) <= DUPLICATE_WINDOW
+    return latest if recent and (latest.body or "") == body else None
+
+
+def _write_files(
+    photos: Sequence[CleanPhoto], storage: PhotoStorage, written: list[str]
+) -> list[tuple[CleanPhoto, str, str]]:
+    """Write each photo and its thumbnail; `written` lists every key so that a failure can remove them."""
+    stored = []
+    for photo in photos:
+        key, thumbnail_key = storage.new_key(".jpg"), storage.new_key(".thumb.jpg")
+        written.append(key)
+        storage.save(key, photo.jpeg)
+        written.append(thumbnail_key)
+        storage.save(thumbnail_key, photo.thumbnail)
+        stored.append((photo, key, thumbnail_key))
+    return stored
+
+
+def _delete_files(storage: PhotoStorage, keys: Sequence[str]) -> None:
+    for key in keys:
+        try:
+            storage.delete(key)
+        except OSError:  # keep removing the others; a file without a row holds nothing anyone can reach
+            log.warning("conversation: could not remove a photo file after a failed reply")
+
+
+# --- Resolved and withdrawn ----------------------------------------------------------------------
+
+
+def resolve(consultation: ConsultationRequest, now: datetime) -> None:
+    """The patient is done after an answer: closed, and any follow-up clock still running stops."""
+    moved = _move(
+        consultation,
+        [
+            ConsultationRequest.status.in_(RESOLVABLE),
+            (ConsultationRequest.answered_at.is_not(None)) | (ConsultationRequest.status == ANSWERED),
+        ],
+        _ended(CLOSED, now),
+    )
+    if not moved:
+        raise PatientActionRefused(CANNOT_RESOLVE)
+    audit.record("resolved", consultation=consultation, patient=True)
+
+
+def withdraw(consultation: ConsultationRequest, now: datetime) -> None:
+    """The patient no longer wants an answer: withdrawn, out of the queue, no more alerts.
+
+    The round's clock keeps no stop time: it was cancelled, not met or missed (see app.sla.RoundFacts).
+    """
+    moved = _move(
+        consultation,
+        [ConsultationRequest.status.in_(WITHDRAWABLE), ConsultationRequest.answered_at.is_(None)],
+        _ended(WITHDRAWN, now),
+    )
+    if not moved:
+        raise PatientActionRefused(CANNOT_WITHDRAW)
+    audit.record("withdrawn", consultation=consultation, patient=True)
+
+
+def _ended(status: str, now: datetime) -> dict:
+    # closed_at for a withdrawal too: retention counts from the moment a request ended, however it ended.
+    return {"status": status, "closed_at": now, "due_at": None, "clock_started_at": None, "updated_at": now}
+
+
+def _move(consultation: ConsultationRequest, conditions: list, values: dict) -> bool:
+    """UPDATE the request only if `conditions` still hold in the database; True if it did."""
+    result = db.session.execute(
+        update(ConsultationRequest)
+        .where(ConsultationRequest.id == consultation.id, *conditions)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(consultation)
+    return result.rowcount == 1

@@ -1,0 +1,295 @@
+"""What a patient does on their private page /c/<token>: reply to the dermatologist (with photos),
+mark the consultation resolved, withdraw it, download their data, erase it.
+
+Every action is a POST with a CSRF token, answered with a redirect (post/redirect/get), rate-limited
+like the page itself and audited as the patient. Views stay thin: the rules are in
+app.intake.conversation and app.intake.privacy. The page itself is app.intake.routes.private; the
+`private_page` helper below gives its template the thread, the choices and the reply form.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from flask import (
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+    url_for,
+)
+from flask_babel import gettext
+from flask_wtf.csrf import validate_csrf
+from sqlalchemy.exc import SQLAlchemyError
+from wtforms import ValidationError
+
+from app import audit
+from app.extensions import csrf, db, limiter
+from app.intake import bp, conversation, privacy, uploads
+from app.intake.conversation import PatientActionRefused, PatientChoices, ThreadEntry
+from app.intake.patient_forms import ConfirmForm, EraseForm, ReplyForm
+from app.intake.pending import PendingPhotos
+from app.intake.routes import _consultation_for, _no_store, _private_image, _private_limit
+from app.models import ConsultationRequest, Message
+from app.photos import ACCEPTED_MIME_TYPES, PhotoLimits
+from app.storage import photo_storage
+from app.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+
+# --- The page's conversation part (used by templates/intake/private.html) -------------------------
+
+
+@dataclass
+class PrivatePage:
+    """What the private page shows besides the request itself."""
+
+    choices: PatientChoices
+    thread: list[ThreadEntry]
+    form: ReplyForm
+    kept_photos: list[str] = field(default_factory=list)
+    notice: str | None = None
+    photos_lost: bool = False
+    accept: str = ACCEPTED_MIME_TYPES
+    max_length: int = conversation.MAX_REPLY_LENGTH
+
+
+def _draft(consultation: ConsultationRequest) -> PendingPhotos:
+    key = conversation.reply_draft_key(consultation.id, consultation.reference)
+    return PendingPhotos(current_app.config["UPLOAD_DIR"], key)
+
+
+def private_page(
+    consultation: ConsultationRequest,
+    messages: list[Message] | None = None,
+    *,
+    form: ReplyForm | None = None,
+    notice: str | None = None,
+    photos_lost: bool = False,
+) -> PrivatePage:
+    choices = conversation.patient_choices(consultation, utcnow(), current_app.config)
+    return PrivatePage(
+        choices=choices,
+        thread=conversation.patient_thread(consultation, messages),
+        form=form or ReplyForm(formdata=None),
+        # Photos that passed on an earlier try wait here, so a reload or a correction keeps them.
+        kept_photos=_draft(consultation).ids() if choices.reply else [],
+        notice=notice,
+        photos_lost=photos_lost,
+    )
+
+
+@bp.context_processor
+def _private_page_helper() -> dict:
+    return {"private_page": private_page}
+
+
+def _show_page(consultation: ConsultationRequest, token: str, status: int, **page_values):
+    """The private page again (a reply that needs correcting): it shows health data, so it is audited."""
+    audit.record("viewed", consultation=consultation, patient=True, detail="reply form")
+    db.session.commit()
+    html = render_template(
+        "intake/private.html",
+        consultation=consultation,
+        token=token,
+        now=utcnow(),
+        photos=[p for p in consultation.photos if p.message_id is None],
+        messages=[m for m in consultation.messages if m.visible_to_patient],
+        page=private_page(consultation, **page_values),
+    )
+    return _no_store(make_response(html, status))
+
+
+def _back_to_page(token: str, anchor: str | None = None):
+    return redirect(url_for("intake.private", token=token, _anchor=anchor), code=303)
+
+
+# --- Replying ------------------------------------------------------------------------------------
+
+
+def _csrf_valid() -> bool:
+    if not current_app.config.get("WTF_CSRF_ENABLED", True):
+        return True
+    try:
+        validate_csrf(request.form.get("csrf_token"))
+    except ValidationError:
+        return False
+    return True
+
+
+@bp.post("/c/<token>/reply")
+@limiter.limit(_private_limit)
+@csrf.exempt  # checked below instead, so an expired page gives the typed text back rather than an error page
+def reply(token: str):
+    consultation = _consultation_for(token)
+    form = ReplyForm()
+    if not _csrf_valid():
+        notice = gettext(
+            "This page was open for a long time and has expired, so your message has not been sent yet. "
+            "We kept your text: please check it and press “Send” again."
+        )
+        lost = bool(uploads.chosen_files(request.files.getlist("photos")))
+        return _show_page(consultation, token, 400, form=form, notice=notice, photos_lost=lost)
+    draft = _draft(consultation)
+    batch = conversation.collect_reply_photos(
+        request.files.getlist("photos"),
+        request.form.getlist("kept_photos"),
+        draft,
+        PhotoLimits.from_config(current_app.config),
+        current_app.config["MAX_PHOTOS"],
+    )
+    form_ok = form.validate()
+    form.photos.errors = list(form.photos.errors) + batch.errors
+    if form_ok and not batch.errors and not form.body.data and not batch.photos:
+        form.body.errors = [*form.body.errors, str(conversation.NOTHING_TO_SEND)]
+        form_ok = False
+    if not form_ok or batch.errors:
+        batch.keep_for_later(draft)
+        return _show_page(consultation, token, 422, form=form)
+    return _send_reply(consultation, token, form, batch, draft)
+
+
+def _send_reply(consultation: ConsultationRequest, token: str, form: ReplyForm, batch, draft: PendingPhotos):
+    try:
+        result = conversation.reply(
+            consultation,
+            form.body.data or "",
+            batch.photos,
+            now=utcnow(),
+            settings=current_app.config,
+            storage=photo_storage(),
+        )
+    except PatientActionRefused as refused:
+        batch.keep_for_later(draft)
+        return _show_page(consultation, token, 409, form=form, notice=str(refused))
+    except (SQLAlchemyError, OSError) as error:
+        # The type only: database errors can quote the values they failed on, and those are health data.
+        log.error("conversation: a reply could not be stored (%s); nothing was kept", type(error).__name__)
+        notice = gettext(
+            "We could not send your message just now, so nothing has been sent yet. "
+            "Your text is still here: please press “Send” again in a moment."
+        )
+        return _show_page(consultation, token, 503, form=form, notice=notice, photos_lost=bool(batch.new))
+    draft.clear()
+    flash(_sent_message(consultation), "success")
+    return _back_to_page(token, anchor=f"message-{result.message.id}")
+
+
+def _sent_message(consultation: ConsultationRequest) -> str:
+    hours = current_app.config["RESPONSE_TARGET_HOURS"]
+    if consultation.claimed_by is not None:
+        return gettext(
+            "Your message has been sent to %(name)s. You will have an answer here within %(hours)s hours.",
+            name=consultation.claimed_by.name,
+            hours=hours,
+        )
+    return gettext("Your message has been sent. A dermatologist will answer here within %(hours)s hours.", hours=hours)
+
+
+@bp.get("/c/<token>/reply/photos/<photo_id>")
+@limiter.limit(_private_limit)
+def reply_draft_photo(token: str, photo_id: str):
+    """A thumbnail of a photo kept for a reply being corrected."""
+    consultation = _consultation_for(token)
+    data = _draft(consultation).thumbnail(photo_id)
+    if data is None:
+        abort(404)
+    audit.record("photo_viewed", consultation=consultation, patient=True, detail="reply photo not sent yet")
+    db.session.commit()
+    return _private_image(data)
+
+
+# --- Resolved, withdrawn -------------------------------------------------------------------------
+
+# action -> (the rule, what the request becomes)
+ENDINGS = {
+    "resolve": (conversation.resolve, "resolved"),
+    "withdraw": (conversation.withdraw, "withdrawn"),
+}
+
+
+@bp.route("/c/<token>/resolve", methods=["GET", "POST"], endpoint="resolve")
+@bp.route("/c/<token>/withdraw", methods=["GET", "POST"], endpoint="withdraw")
+@limiter.limit(_private_limit)
+def end_consultation(token: str):
+    """Mark resolved / withdraw: a confirmation page first (GET), then the change (POST)."""
+    action = request.endpoint.rsplit(".", 1)[1]
+    consultation = _consultation_for(token)
+    form = ConfirmForm()
+    if request.method == "GET" or not form.validate_on_submit():
+        return _confirmation_page(consultation, token, action, form)
+    rule, done = ENDINGS[action]
+    try:
+        rule(consultation, utcnow())
+    except PatientActionRefused as refused:
+        db.session.rollback()
+        flash(str(refused), "error")
+        return _back_to_page(token)
+    db.session.commit()
+    if done == "resolved":
+        flash(gettext("Thank you. Your consultation is closed. We hope your skin feels better soon."), "success")
+    else:
+        flash(gettext("Your request has been withdrawn. No dermatologist will work on it."), "success")
+    return _back_to_page(token)
+
+
+def _confirmation_page(consultation: ConsultationRequest, token: str, action: str, form, status: int = 200):
+    choices = conversation.patient_choices(consultation, utcnow(), current_app.config)
+    allowed = {"resolve": choices.resolve, "withdraw": choices.withdraw, "erase": True}[action]
+    if not allowed:
+        return _back_to_page(token)
+    audit.record("viewed", consultation=consultation, patient=True, detail=f"{action} confirmation")
+    db.session.commit()
+    html = render_template("intake/confirm.html", consultation=consultation, token=token, action=action, form=form)
+    return _no_store(make_response(html, status))
+
+
+# --- Your data: download and erase ---------------------------------------------------------------
+
+
+@bp.post("/c/<token>/export")
+@limiter.limit(_private_limit)
+def export(token: str):
+    """A zip with data.json and the photos; a POST, so link scanners and prefetchers never trigger it."""
+    consultation = _consultation_for(token)
+    archive = privacy.export_archive(consultation, photo_storage())
+    audit.record("exported", consultation=consultation, patient=True)
+    db.session.commit()
+    response = send_file(
+        archive,
+        mimetype="application/zip",
+        as_attachment=True,
+        download_name=f"skin-clinic-{consultation.reference}.zip",
+        conditional=False,
+        etag=False,
+        max_age=0,
+    )
+    response.headers.pop("Expires", None)
+    return _no_store(response)
+
+
+@bp.route("/c/<token>/erase", methods=["GET", "POST"])
+@limiter.limit(_private_limit)
+def erase(token: str):
+    consultation = _consultation_for(token)
+    form = EraseForm()
+    if request.method == "GET":
+        return _confirmation_page(consultation, token, "erase", form)
+    if not form.validate_on_submit():
+        return _confirmation_page(consultation, token, "erase", form, status=422)
+    erased = privacy.erase_consultation(consultation, photo_storage(), patient=True)
+    session["erased_reference"] = erased.reference
+    return redirect(url_for("intake.erased"), code=303)
+
+
+@bp.get("/consultation/erased")
+def erased():
+    reference = session.pop("erased_reference", None)
+    return _no_store(make_response(render_template("intake/erased.html", reference=reference)))
