@@ -34,7 +34,10 @@ class Config:
     # Only the patient pages take photos; every other form (sign-in, queue, staff) has this much smaller limit.
     FORM_MAX_CONTENT_LENGTH = 1024 * 1024
     MAX_IMAGE_PIXELS = 60_000_000
-    PHOTO_MAX_EDGE = 3000
+    # Stored photos keep a long edge of up to 2048 px (about 3 MP): well above the 800x600 that
+    # store-and-forward teledermatology guidance asks for, and small enough that a 12-48 MP phone
+    # photo is decoded at 1/2 or 1/4 scale straight from the JPEG (fast, little memory).
+    PHOTO_MAX_EDGE = 2048
     THUMBNAIL_EDGE = 400
 
     RESPONSE_TARGET_HOURS = 24
