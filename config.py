@@ -25,6 +25,8 @@ class Config:
     # Database errors must never quote the values they failed on (names, symptoms) into a log or traceback.
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"hide_parameters": True}
     UPLOAD_DIR = str(INSTANCE_DIR / "uploads")
+    # "local" (files under UPLOAD_DIR) or "module:factory" for another store (see app/storage.py).
+    STORAGE_BACKEND = "local"
     CONTENT_DIR = str(BASE_DIR / "content" / "conditions")
 
     # Photos: 1-6 files, each at most MAX_PHOTO_BYTES; the body limit leaves room for the form.
@@ -63,6 +65,8 @@ class Config:
     WORKER_INTERVAL_SECONDS = 30
 
     RATELIMIT_STORAGE_URI = "memory://"
+    # If Redis goes away, count in memory per process rather than failing sign-ins and submits.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_ENABLED = True
     SUBMIT_RATE_LIMIT = "10 per hour"

@@ -1,4 +1,9 @@
-"""gunicorn settings for production: `gunicorn -c gunicorn.conf.py wsgi:app`. Environment variables override."""
+"""gunicorn settings for production: `gunicorn -c gunicorn.conf.py wsgi:app`.
+
+Environment variables override (documented in docs/operations.md): GUNICORN_BIND, WEB_CONCURRENCY,
+GUNICORN_THREADS, GUNICORN_TIMEOUT, FORWARDED_ALLOW_IPS, GUNICORN_ACCESS_LOG, GUNICORN_CONTROL_SOCKET.
+Command-line flags (--bind, --workers) override both.
+"""
 
 import multiprocessing
 import os
@@ -8,18 +13,34 @@ from gunicorn.glogging import Logger
 from app.logs import redact
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-# The usual rule of thumb, bounded so a large machine does not open too many database connections.
+# The usual rule of thumb, bounded so a large machine does not open too many database connections:
+# each worker holds up to `threads` connections while busy (see "Database connections" in the guide).
 workers = int(os.environ.get("WEB_CONCURRENCY", min(2 * multiprocessing.cpu_count() + 1, 9)))
 threads = int(os.environ.get("GUNICORN_THREADS", 2))
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", 60))  # photo uploads on slow phones
-graceful_timeout = 30
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", 60))  # nginx buffers uploads, but a photo still takes work
+graceful_timeout = 30  # below systemd's TimeoutStopSec (40 s): requests in flight finish on restart
 keepalive = 5
+# Recycle workers now and then (jitter: not all at once), so a slow leak can never grow for weeks.
 max_requests = 2000
 max_requests_jitter = 200
+proc_name = "skin-clinic"
+# Worker heartbeats in memory, not on a disk that may stall under load (/dev/shm exists on Linux).
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
+# Only the local proxy may say which scheme and client address a request came with (nginx on the
+# same machine). The app trusts one hop too: PROXY_FIX_HOPS=1 in production.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+# gunicorn 25+ opens a control socket in $XDG_RUNTIME_DIR or ~/.gunicorn by default. Two instances on
+# one machine would fight over that path and the systemd unit makes $HOME read-only, so it is off
+# unless a path is given.
+if os.environ.get("GUNICORN_CONTROL_SOCKET"):
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
+else:
+    control_socket_disable = True
+
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 errorlog = "-"
-# No query string, no referrer: request lines only, with private-link tokens redacted below.
+# No query string, no referrer, no user agent: request lines only, with private-link tokens redacted below.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
 
 

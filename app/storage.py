@@ -1,19 +1,33 @@
 """Where photo bytes live: a small storage interface, with a local folder (UPLOAD_DIR) by default.
 
 Files sit outside static/ so that the web server can never hand them out directly: every photo is
-served by a view that checks who is asking. Keys are random and carry no meaning (no names, no
-references), and every write is atomic, so a reader never sees half a photo.
+served by a view that checks who is asking (and audits it). Keys are random and carry no meaning
+(no names, no references), and every write is atomic, so a reader never sees half a photo.
+
+Choosing the storage (STORAGE_BACKEND):
+
+- "local" (the default): files in UPLOAD_DIR. On one machine that is a local folder; with several
+  machines, UPLOAD_DIR must be the same shared folder on all of them (an NFS mount, say).
+- "package.module:factory": anything else, for example object storage. `factory(config)` gets the
+  app's settings and returns an object with the methods of `PhotoStorage` below. It is built once
+  per app and shared by its threads, so it must be thread-safe (boto3 clients are).
+
+Photos kept while a patient corrects the form (app.intake.pending) always live under UPLOAD_DIR,
+whatever STORAGE_BACKEND says: with several machines UPLOAD_DIR is shared (or the load balancer
+keeps a browser on one machine). docs/operations.md says what an object-storage backend must do.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import re
 import secrets
 import tempfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from flask import current_app
 
@@ -26,14 +40,36 @@ class StorageError(OSError):
 
 
 class PhotoStorage(Protocol):
-    """What the rest of the app needs from a place that keeps photo bytes."""
+    """What the rest of the app needs from a place that keeps photo bytes.
 
-    def new_key(self, suffix: str = ".jpg") -> str: ...
-    def save(self, key: str, data: bytes) -> None: ...
-    def open(self, key: str) -> BinaryIO: ...
-    def read(self, key: str) -> bytes: ...
+    Keys come from new_key() (validated: KEY_PATTERN); a key is written once and never overwritten.
+    """
+
+    def new_key(self, suffix: str = ".jpg") -> str:
+        """A fresh random key ('<32 hex>.jpg' or '<32 hex>.thumb.jpg')."""
+        ...
+
+    def save(self, key: str, data: bytes) -> None:
+        """Store all of `data` under `key`, atomically (all or nothing), durably before returning."""
+        ...
+
+    def open(self, key: str) -> BinaryIO:
+        """A readable binary stream; StorageError if there is no such photo."""
+        ...
+
+    def read(self, key: str) -> bytes:
+        """All the bytes; StorageError if there is no such photo."""
+        ...
+
     def exists(self, key: str) -> bool: ...
-    def delete(self, key: str) -> None: ...
+
+    def delete(self, key: str) -> None:
+        """Remove a photo; a key that is already gone is not an error (deletes are retried)."""
+        ...
+
+    def keys(self) -> list[str]:
+        """Every stored key, sorted (housekeeping: orphan checks, backup counts)."""
+        ...
 
 
 def new_key(suffix: str = ".jpg") -> str:
@@ -102,6 +138,23 @@ class LocalStorage:
         return sorted(entry.name for entry in os.scandir(self.root) if KEY_PATTERN.match(entry.name))
 
 
-def photo_storage() -> LocalStorage:
-    """The storage for the current app (UPLOAD_DIR)."""
-    return LocalStorage(current_app.config["UPLOAD_DIR"])
+LOCAL = "local"
+
+
+def photo_storage() -> PhotoStorage:
+    """The photo storage for the current app, as STORAGE_BACKEND and UPLOAD_DIR say."""
+    backend = current_app.config.get("STORAGE_BACKEND") or LOCAL
+    if backend == LOCAL:
+        return LocalStorage(current_app.config["UPLOAD_DIR"])  # cheap: a path, no connection
+    built = current_app.extensions.setdefault("photo_storage", {})
+    if backend not in built:
+        built[backend] = _factory(backend)(current_app.config)
+    return built[backend]
+
+
+def _factory(backend: str) -> Callable[[Mapping[str, Any]], PhotoStorage]:
+    """Import 'package.module:factory' (an operator's setting, so a clear error when it is wrong)."""
+    module_name, _, attribute = backend.partition(":")
+    if not module_name or not attribute:
+        raise RuntimeError(f"STORAGE_BACKEND must be 'local' or 'package.module:factory', not {backend!r}")
+    return getattr(importlib.import_module(module_name), attribute)
