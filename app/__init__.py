@@ -6,13 +6,14 @@ import logging
 import os
 from pathlib import Path
 
-from flask import Flask, has_request_context, jsonify, render_template, request, session
+from flask import Flask, abort, has_request_context, jsonify, render_template, request, session
 from sqlalchemy import event, text
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import config as app_config
 from app import logs
+from app.conditions import cache as page_cache
 from app.extensions import babel, compress, csrf, db, limiter, login_manager, mail, migrate, talisman
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,12 +55,9 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     os.makedirs(app.instance_path, exist_ok=True)
     os.makedirs(app.config["UPLOAD_DIR"], exist_ok=True)
 
-    if app.config["PROXY_FIX_HOPS"]:
-        hops = app.config["PROXY_FIX_HOPS"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
-
     _init_extensions(app)
     _register_blueprints(app)
+    _register_security_hooks(app)
     _register_error_pages(app)
     _register_template_helpers(app)
     _register_health(app)
@@ -67,7 +65,19 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     from app.cli import register_cli
 
     register_cli(app)
+    _install_middleware(app)
     return app
+
+
+def _install_middleware(app: Flask) -> None:
+    """The anonymous page cache sits inside ProxyFix, so it sees the scheme and host the client used."""
+    from app.conditions.content import library
+
+    articles = library(app.config["CONTENT_DIR"])
+    app.wsgi_app = page_cache.AnonymousResponseCache(app.wsgi_app, app.config["LANGUAGES"], articles.current_version)
+    if app.config["PROXY_FIX_HOPS"]:
+        hops = app.config["PROXY_FIX_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
 
 def _init_extensions(app: Flask) -> None:
@@ -89,6 +99,7 @@ def _init_extensions(app: Flask) -> None:
         referrer_policy="no-referrer",
         permissions_policy=PERMISSIONS_POLICY,
     )
+    page_cache.init_app(app)  # before Flask-Compress, which reads its cache settings at init
     compress.init_app(app)
     app.after_request(_compress_public_responses)
     login_manager.init_app(app)
@@ -152,10 +163,48 @@ def _register_blueprints(app: Flask) -> None:
     from app.staff import bp as staff_bp
 
     app.register_blueprint(conditions_bp)
+    limiter.exempt(conditions_bp)  # public articles: nothing to protect, and the hottest pages
     app.register_blueprint(intake_bp)
     app.register_blueprint(queue_bp, url_prefix="/queue")
     app.register_blueprint(staff_bp, url_prefix="/staff")
     app.register_blueprint(auth_bp)
+
+
+# Blueprints whose forms may carry photos; every other POST gets FORM_MAX_CONTENT_LENGTH.
+UPLOAD_BLUEPRINTS = {"intake"}
+
+
+def _register_security_hooks(app: Flask) -> None:
+    """A small body limit outside the patient pages, and nothing but public pages in any cache."""
+
+    def limit_request_bodies() -> None:
+        if request.blueprint not in UPLOAD_BLUEPRINTS:
+            limit, ceiling = app.config["FORM_MAX_CONTENT_LENGTH"], app.config.get("MAX_CONTENT_LENGTH")
+            request.max_content_length = min(limit, ceiling) if ceiling else limit
+
+    # First of all hooks, before CSRFProtect reads the form: a 40 MB post to /login is refused unread.
+    app.before_request_funcs.setdefault(None, []).insert(0, limit_request_bodies)
+    app.before_request(refuse_nul_characters)
+
+    @app.after_request
+    def no_store_unless_public(response):
+        # Queue pages, private links, photos, exports and forms carry health data or one-time tokens.
+        public = request.endpoint in PUBLIC_ENDPOINTS or request.endpoint == "healthz"
+        if not public and not response.cache_control.no_store:
+            response.headers["Cache-Control"] = "no-store, private"
+        response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        return response
+
+
+def refuse_nul_characters() -> None:
+    """No text anyone types holds a NUL character, and PostgreSQL refuses to store one: a clean 400
+    (404 in the path) here, instead of a database error deep inside a view."""
+    if "\x00" in request.path:
+        abort(404)
+    texts = [value for values in (*request.args.listvalues(), *request.form.listvalues()) for value in values]
+    texts += [upload.filename or "" for uploads in request.files.listvalues() for upload in uploads]
+    if any("\x00" in text for text in texts):
+        abort(400)
 
 
 def _register_error_pages(app: Flask) -> None:
@@ -183,6 +232,7 @@ def _register_template_helpers(app: Flask) -> None:
 def _register_health(app: Flask) -> None:
     @app.get("/healthz")
     @limiter.exempt
+    @talisman(force_https=False)  # load balancers probe over plain HTTP on the private network
     def healthz():
         try:
             db.session.execute(text("SELECT 1"))

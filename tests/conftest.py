@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+import flask_babel
 import pytest
 from flask import g, request_started
 from sqlalchemy import text
@@ -33,11 +34,13 @@ def _fresh_request_globals(sender, **extra) -> None:
     """Give each request fresh per-request values on `g`, as in production.
 
     Tests keep one app context (so one `g`) open for a whole test, and Flask-Login caches the
-    signed-in user on `g` (Flask-WTF its CSRF token too). Without this, a second test client
-    would act as the first one's user, and a token issued before sign-in would outlive the session.
+    signed-in user on `g` (Flask-WTF its CSRF token, Flask-Babel the reader's language too).
+    Without this, a second test client would act as the first one's user, a token issued before
+    sign-in would outlive the session, and a page asked for in Lithuanian would come in English.
     """
     g.pop("_login_user", None)
     g.pop("csrf_token", None)
+    flask_babel.refresh()
 
 
 def reset_database(app) -> None:

@@ -93,3 +93,13 @@ def test_forms_work_over_https_although_pages_send_no_referrer(tmp_path):
         assert "did not match" in response.get_data(as_text=True)
     finally:
         empty_database(app)
+
+
+def test_production_redirects_to_https_but_health_checks_answer_over_http(monkeypatch, tmp_path):
+    monkeypatch.setenv("SECRET_KEY", "production-secret-for-this-test")
+    monkeypatch.setenv("UPLOAD_DIR", str(tmp_path))
+    app = create_app("production", {"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    client = app.test_client()
+    assert client.get("/conditions/acne").status_code == 302
+    health = client.get("/healthz")
+    assert health.status_code == 200 and health.json["status"] == "ok"

@@ -147,3 +147,23 @@ def test_robots_keeps_private_pages_out_of_search_engines(client):
 def test_healthz_checks_the_database(client):
     response = client.get("/healthz")
     assert response.status_code == 200 and response.json["database"] == "ok"
+
+
+def test_a_fresh_library_never_answers_half_loaded_to_concurrent_readers():
+    """Threads that ask while the first load runs wait for it instead of finding nothing."""
+    import threading
+
+    lib = Library(CONTENT)
+    barrier = threading.Barrier(8)
+    found: list[bool] = []
+
+    def read():
+        barrier.wait()
+        found.append(lib.get("acne")[0] is not None)
+
+    threads = [threading.Thread(target=read) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert found == [True] * 8

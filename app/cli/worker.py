@@ -18,6 +18,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from app.extensions import db
+from app.outbox import DEFAULT_BATCH
 
 log = logging.getLogger("app.worker")
 
@@ -75,7 +76,10 @@ def commands(once: bool, interval: float | None) -> None:
     with _stop_on_signals(stop):
         log.info("worker: started, a round every %s s", interval)
         while True:
-            _log_counts(run_once())
-            if once or stop.wait(interval):
+            counts = run_once()
+            _log_counts(counts)
+            # A full batch means more may be waiting: go again at once instead of after the interval.
+            handled = sum(counts.get(key, 0) for key in ("sent", "retrying", "failed"))
+            if once or stop.wait(0 if handled >= DEFAULT_BATCH else interval):
                 break
     log.info("worker: stopped")

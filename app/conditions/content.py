@@ -26,6 +26,18 @@ REQUIRED_SECTIONS = (
     "Prevention and self-care",
     "When to seek urgent care",
 )
+# The same six sections, in the same order, in each translation (`<slug>.<lang>.md`).
+SECTIONS_BY_LANG = {
+    "en": REQUIRED_SECTIONS,
+    "lt": (
+        "Priežastys ir rizikos veiksniai",
+        "Požymiai ir simptomai",
+        "Diagnostika",
+        "Gydymas",
+        "Profilaktika ir savipriežiūra",
+        "Kada skubiai kreiptis pagalbos",
+    ),
+}
 REQUIRED_FIELDS = ("title", "summary", "key_facts", "related", "last_reviewed", "sources")
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 ALLOWED_TAGS = {"h2", "h3", "p", "ul", "ol", "li", "strong", "em", "a", "br", "blockquote"}
@@ -65,6 +77,25 @@ def fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+# Lithuanian alphabetical order: č, š and ž are letters of their own (after c, s and z), while
+# ą, ę, ė, į, ų, ū sort with their base letters and y with i.
+_OWN_LETTERS = {"č": "c~", "š": "s~", "ž": "z~"}
+
+
+def sort_key(title: str, lang: str = "en") -> str:
+    """A key that orders titles as a reader of `lang` expects (accents ignored in English)."""
+    if lang != "lt":
+        return fold(title)
+    lowered = "".join(_OWN_LETTERS.get(ch, ch) for ch in title.casefold())
+    return fold(lowered).replace("y", "i")
+
+
+def index_letter(title: str) -> str:
+    """The A-Z heading a title goes under: Č, Š and Ž have their own, Ą goes under A, and so on."""
+    first = title[:1].casefold()
+    return (first if first in _OWN_LETTERS else fold(first)).upper()
+
+
 def anchor_for(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", fold(title)).strip("-")
 
@@ -91,8 +122,13 @@ def parse(path: Path) -> Condition:
         raise ContentError(f"{path.name}: last_reviewed must be a date (YYYY-MM-DD)")
     body = match.group(2)
     headings = tuple(re.findall(r"^## +(.+?)\s*$", body, re.M))
-    if lang == "en" and headings != REQUIRED_SECTIONS:
-        raise ContentError(f"{path.name}: sections must be exactly {REQUIRED_SECTIONS}, found {headings}")
+    expected = SECTIONS_BY_LANG.get(lang)
+    if expected is None:
+        raise ContentError(f"{path.name}: unknown language {lang!r}; add its sections to SECTIONS_BY_LANG")
+    if headings != expected:
+        raise ContentError(f"{path.name}: sections must be exactly {expected}, found {headings}")
+    if meta.get("lang", lang) != lang:
+        raise ContentError(f"{path.name}: front matter says lang {meta['lang']!r}, the file name says {lang!r}")
     other_names = tuple(str(name) for name in meta.get("other_names") or ())
     summary = " ".join(str(meta["summary"]).split())
     return Condition(
@@ -137,38 +173,48 @@ class Library:
         self._listing_stamp: tuple | None = None
         self._by_key: dict[tuple[str, str], Condition] = {}
         self._checked_at = float("-inf")
+        self.version = 0  # bumped on every reload, so caches of rendered pages know when to drop
 
     # Look at the folder at most this often: an edited article shows within a second,
     # and a busy page does not stat two dozen files on every request.
     RECHECK_SECONDS = 1.0
 
     def _refresh(self) -> None:
-        now = time.monotonic()
-        if now - self._checked_at < self.RECHECK_SECONDS:
+        if time.monotonic() - self._checked_at < self.RECHECK_SECONDS:
             return
-        self._checked_at = now
-        paths = sorted(self.folder.glob("*.md"))
-        stamps = tuple((path, path.stat().st_mtime_ns, path.stat().st_size) for path in paths)
-        if stamps == self._listing_stamp:
-            return
+        # One thread reloads while the others wait for it: a request must never see the
+        # library half-loaded (a fresh worker would answer 404 for articles that exist).
         with self._lock:
-            by_key: dict[tuple[str, str], Condition] = {}
-            for path, mtime, size in stamps:
-                cached = self._cache.get(path)
-                if cached is None or cached[0] != (mtime, size):
-                    cached = ((mtime, size), parse(path))
-                    self._cache[path] = cached
-                condition = cached[1]
-                by_key[(condition.slug, condition.lang)] = condition
-            self._by_key = by_key
-            self._listing_stamp = stamps
+            if time.monotonic() - self._checked_at < self.RECHECK_SECONDS:
+                return  # another thread refreshed while this one waited
+            paths = sorted(self.folder.glob("*.md"))
+            stamps = tuple((path, path.stat().st_mtime_ns, path.stat().st_size) for path in paths)
+            if stamps != self._listing_stamp:
+                by_key: dict[tuple[str, str], Condition] = {}
+                for path, mtime, size in stamps:
+                    cached = self._cache.get(path)
+                    if cached is None or cached[0] != (mtime, size):
+                        cached = ((mtime, size), parse(path))
+                        self._cache[path] = cached
+                    condition = cached[1]
+                    by_key[(condition.slug, condition.lang)] = condition
+                self._by_key = by_key
+                self._listing_stamp = stamps
+                self.version += 1
+            self._checked_at = time.monotonic()
+
+    def current_version(self) -> int:
+        """The version of the articles as they are on disk now (a reload bumps it)."""
+        self._refresh()
+        return self.version
 
     def all(self, lang: str = "en") -> list[Condition]:
-        """Every article in English (the canonical list), A-Z by title."""
+        """Every article (the English files are the canonical list), each in `lang` where it has
+        been translated and in English otherwise, A-Z by the title the reader sees."""
         self._refresh()
         return sorted(
-            (c for (slug, code), c in self._by_key.items() if code == "en"),
-            key=lambda c: fold(c.title),
+            (self._by_key.get((slug, lang), c) for (slug, code), c in self._by_key.items() if code == "en"),
+            key=lambda c: sort_key(c.title, lang),
         )
 
     def get(self, slug: str, lang: str = "en") -> tuple[Condition | None, bool]:
@@ -179,10 +225,17 @@ class Library:
             return translated, False
         return self._by_key.get((slug, "en")), lang != "en"
 
-    def search(self, query: str) -> list[Condition]:
-        """Articles whose name, other names or summary contain every word of the query."""
+    def search(self, query: str, lang: str = "en") -> list[Condition]:
+        """Articles whose name, other names or summary contain every word of the query, in `lang`
+        or in English (people often know a condition by its English or Latin name), shown in `lang`."""
         words = fold(query).split()
-        return [c for c in self.all() if all(word in c.search_text for word in words)]
+        self._refresh()
+        found = []
+        for article in self.all(lang):
+            versions = {self._by_key.get((article.slug, "en")), article}
+            if any(all(word in v.search_text for word in words) for v in versions if v is not None):
+                found.append(article)
+        return found
 
 
 _libraries: dict[str, Library] = {}

@@ -8,7 +8,8 @@ from flask import Response, abort, current_app, render_template, request, url_fo
 from flask_babel import get_locale
 
 from app.conditions import bp
-from app.conditions.content import Condition, library
+from app.conditions.cache import cached_page
+from app.conditions.content import Condition, index_letter, library
 
 
 def articles():
@@ -20,6 +21,7 @@ def _lang() -> str:
 
 
 @bp.get("/")
+@cached_page
 def home():
     featured_slugs = (
         "palmoplantar-pustulosis",
@@ -29,21 +31,23 @@ def home():
         "psoriasis",
         "moles-and-melanoma",
     )
-    conditions = [c for c in (articles().get(slug)[0] for slug in featured_slugs) if c]
+    conditions = [c for c in (articles().get(slug, _lang())[0] for slug in featured_slugs) if c]
     return render_template("conditions/home.html", featured=conditions)
 
 
 @bp.get("/conditions/")
+@cached_page
 def index():
     query = request.args.get("q", "").strip()[:100]
-    conditions = articles().search(query) if query else articles().all()
+    conditions = articles().search(query, _lang()) if query else articles().all(_lang())
     letters: dict[str, list[Condition]] = {}
     for condition in conditions:
-        letters.setdefault(condition.title[0].upper(), []).append(condition)
+        letters.setdefault(index_letter(condition.title), []).append(condition)
     return render_template("conditions/index.html", letters=letters, query=query, count=len(conditions))
 
 
 @bp.get("/conditions/<slug>")
+@cached_page
 def condition(slug: str):
     article, fell_back = articles().get(slug, _lang())
     if article is None:

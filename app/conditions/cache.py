@@ -1,0 +1,176 @@
+"""Public pages rendered once and kept in memory, with their compressed forms.
+
+Condition pages are the same for every anonymous reader of a language, so rendering the
+templates and compressing the HTML on every request is wasted work. Pages for signed-in
+staff (a CSRF token in the sign-out form) or with a flashed message are never cached.
+Entries are keyed by the full path, the language and the library's version, so an edited
+article shows at once; the cache is bounded (least recently used entries go first).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from functools import wraps
+
+from flask import Flask, Request, current_app, request, session
+from flask_babel import get_locale
+from flask_login import current_user
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
+
+MAX_ENTRIES = 512
+NOT_CACHED = "-"
+ENVIRON_KEY = "skin_clinic.page_cache_key"
+
+
+class LRUCache:
+    """A small thread-safe least-recently-used map (also the backend Flask-Compress caches in)."""
+
+    def __init__(self, max_entries: int = MAX_ENTRIES):
+        self.max_entries = max_entries
+        self._entries: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        if key is None or key.endswith(NOT_CACHED):
+            return None
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+            return value
+
+    def set(self, key, value) -> None:
+        if key is None or key.endswith(NOT_CACHED):
+            return
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def init_app(app: Flask) -> None:
+    """One cache of pages and one of compressed bodies per app (Flask-Compress builds its own)."""
+    app.extensions["page_cache"] = LRUCache()
+    app.config["COMPRESS_CACHE_BACKEND"] = LRUCache
+    app.config["COMPRESS_CACHE_KEY"] = page_key
+
+
+def page_key(req: Request) -> str:
+    """COMPRESS_CACHE_KEY and the page cache's key; ends in NOT_CACHED when the page is personal.
+
+    Worked out once per request: the page cache and Flask-Compress both ask for it.
+    """
+    key = req.environ.get(ENVIRON_KEY)
+    if key is None:
+        key = req.environ[ENVIRON_KEY] = _key_for(req)
+    return key
+
+
+def _key_for(req: Request) -> str:
+    if not _shareable():
+        return NOT_CACHED
+    from app.conditions.routes import articles
+
+    return f"{req.full_path}|{get_locale()}|{articles().current_version()}"
+
+
+def _shareable() -> bool:
+    return request.method == "GET" and not current_user.is_authenticated and not session.get("_flashes")
+
+
+def cached_page(view: Callable) -> Callable:
+    """Serve the view's HTML from memory for anonymous readers; render it on a miss."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        pages: LRUCache = current_app.extensions["page_cache"]
+        key = page_key(request)
+        if not key.endswith(NOT_CACHED):
+            request.environ[SHAREABLE] = True
+        html = pages.get(key)
+        if html is None:
+            html = view(*args, **kwargs)
+            if isinstance(html, str):
+                pages.set(key, html)
+        return html
+
+    return wrapper
+
+
+SHAREABLE = "skin_clinic.shareable_page"
+
+
+class AnonymousResponseCache:
+    """WSGI middleware: whole responses to cookie-less GETs of public pages, served from memory.
+
+    A visitor with no cookie at all has no session, no sign-in and no flashed message, so the
+    response (security headers and compressed body included) is the same for everyone who
+    asks for the same URL in the same language and encoding; it acts like a reverse proxy's
+    micro-cache in front of the app. Only responses the view marked shareable (SHAREABLE in
+    the environ), with status 200 and no Set-Cookie, are kept; an edited article changes the
+    library's version and with it every key.
+    """
+
+    def __init__(self, wsgi_app, languages: list[str], library_version: Callable[[], int]):
+        self.wsgi_app = wsgi_app
+        self.languages = languages
+        self.library_version = library_version
+        self.entries = LRUCache()
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") != "GET" or environ.get("HTTP_COOKIE"):
+            return self.wsgi_app(environ, start_response)
+        key = self._key(environ)
+        hit = self.entries.get(key)
+        if hit is not None:
+            status, headers, body = hit
+            start_response(status, list(headers))
+            return [body]
+        captured: dict = {}
+
+        def capture(status, headers, exc_info=None):
+            captured.update(status=status, headers=headers)
+            return start_response(status, headers, exc_info)
+
+        result = self.wsgi_app(environ, capture)
+        try:
+            body = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        if self._storable(environ, captured):
+            self.entries.set(key, (captured["status"], tuple(captured["headers"]), body))
+        return [body]
+
+    def _key(self, environ) -> str:
+        language = LanguageAccept(parse_accept_header(environ.get("HTTP_ACCEPT_LANGUAGE", ""))).best_match(
+            self.languages
+        )
+        return "|".join(
+            (
+                environ.get("wsgi.url_scheme", ""),
+                environ.get("HTTP_HOST", ""),
+                environ.get("PATH_INFO", ""),
+                environ.get("QUERY_STRING", ""),
+                language or "",
+                environ.get("HTTP_ACCEPT_ENCODING", ""),
+                environ.get("HTTP_ACCEPT", ""),
+                str(self.library_version()),
+            )
+        )
+
+    @staticmethod
+    def _storable(environ, captured: dict) -> bool:
+        return (
+            environ.get(SHAREABLE) is True
+            and captured.get("status", "").startswith("200")
+            and not any(name.lower() == "set-cookie" for name, _ in captured.get("headers", ()))
+        )
