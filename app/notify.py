@@ -71,16 +71,17 @@ def _latest_message(consultation: ConsultationRequest, kinds: tuple[str, ...]) -
 
 
 def dermatologist_replied(consultation: ConsultationRequest, message: Message | None = None) -> None:
-    """Tell the patient a reply (answer or question) is waiting on their private page.
+    """Tell the patient a reply (answer or question) is waiting, with a fresh private link.
 
-    Only the hash of the private link is stored, so the email cannot carry the link itself:
-    it points to the link in the first email, and to the page that sends the link again.
+    Only hashes of links are stored, so the email gets a link of its own (earlier links keep
+    working); it is sealed in the outbox and wiped once sent.
     """
     message = message or _latest_message(consultation, (ANSWER, QUESTION))
     if message is None:
         return
     base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
-    enqueue(
+    token = consultation.issue_link(message.created_at)
+    queued = enqueue(
         consultation.patient_email,
         "patient_reply_ready",
         language=consultation.language,
@@ -89,9 +90,12 @@ def dermatologist_replied(consultation: ConsultationRequest, message: Message | 
             "is_question": message.kind == QUESTION,
             "lost_link": base + LOST_LINK_PATH,
         },
+        secret_context={"link": patient_link(token)},
         dedupe_key=f"replied:{message.id}",
         consultation=consultation,
     )
+    if queued is None:  # already told about this message: the new link is not needed
+        consultation.links.pop()
 
 
 def patient_replied(consultation: ConsultationRequest, message: Message | None = None) -> None:

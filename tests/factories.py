@@ -7,7 +7,7 @@ from datetime import datetime
 
 from app.auth.passwords import hash_password
 from app.extensions import db
-from app.models import ConsultationRequest, User, hash_token, new_access_token, new_reference
+from app.models import ConsultationRequest, User, new_reference
 from app.sla import start_clock
 from app.timeutil import utcnow
 
@@ -47,10 +47,8 @@ def make_consultation(
 ) -> tuple[ConsultationRequest, str]:
     """A stored request as intake would leave it; returns (request, private-link token)."""
     now = created_at or utcnow()
-    token = new_access_token()
     consultation = ConsultationRequest(
         reference=new_reference(),
-        access_token_hash=hash_token(token),
         status=status,
         patient_name=fields.pop("patient_name", "Test Patient"),
         patient_email=email,
@@ -68,6 +66,7 @@ def make_consultation(
     if claimed_by is not None:
         consultation.claimed_by_id = claimed_by.id
         consultation.claimed_at = now
+    token = consultation.issue_link(now)
     start_clock(consultation, now)
     db.session.add(consultation)
     db.session.commit()

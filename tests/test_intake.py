@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from app.extensions import db
 from app.intake.submission import PatientDetails
 from app.intake.submission import submit_request as store_request
-from app.models import ConsultationRequest, OutboundEmail, Photo, ResponseClock, hash_token
+from app.models import ConsultationRequest, OutboundEmail, Photo, ResponseClock, find_by_token
 from app.outbox import render, unseal
 from app.photos import PhotoLimits, clean_photo
 from app.storage import LocalStorage
@@ -144,7 +144,7 @@ def test_full_submit_stores_request_photos_clock_and_confirmation(app, client):
     assert 'datetime="2026-11-04T09:30:00Z"' in text
     assert confirmation.headers["Cache-Control"].startswith("no-store")
     link = re.search(r'id="private-link" href="http://localhost/c/([A-Za-z0-9_-]+)"', text).group(1)
-    assert hash_token(link) == consultation.access_token_hash
+    assert find_by_token(link) is consultation
 
 
 def test_pregnancy_is_not_recorded_for_a_man(client):

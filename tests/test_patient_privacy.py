@@ -83,7 +83,7 @@ def test_download_gives_a_zip_with_the_data_and_the_photos_but_never_internal_no
     assert request["reference"] == consultation.reference and request["patient_name"] == "Ona Petraitienė"
     assert request["description"] == "Itchy spots on both palms for three weeks."
     assert request["created_at"] == "2026-11-24T09:00:00Z" and request["status"] == "answered"
-    assert "access_token_hash" not in request and "submission_key" not in request
+    assert "links" not in request and "token_hash" not in str(data) and "submission_key" not in request
     kinds = [(m["number"], m["kind"]) for m in data["messages"]]
     assert kinds == [(1, "question"), (2, "patient_reply"), (3, "answer")]
     assert data["messages"][0]["dermatologist"] == "Dr Rūta Kazlauskienė"
@@ -226,8 +226,8 @@ def test_a_failed_erasure_changes_nothing(app, derm):
 
 
 def test_the_replied_email_has_no_health_data_and_leads_back_to_the_page(client, derm):
-    """The queue's "your dermatologist has replied" email: no link (only its hash is stored), so it
-    points to "lost your link?", which sends a working link to the private page."""
+    """The queue's "your dermatologist has replied" email carries a private link of its own and no
+    health data; without the link (wiped after a failure) it points to "lost your link?"."""
     a_whole_conversation(derm, client)
     emails = rows(OutboundEmail, template="patient_reply_ready")
     assert len(emails) == 2  # the question, then the answer
@@ -235,10 +235,17 @@ def test_the_replied_email_has_no_health_data_and_leads_back_to_the_page(client,
         subject, text, html = render(email)
         for words in ("nummular", "steroid", "itchy", "Ona", "night"):
             assert words not in subject + text + html
-        assert "http://localhost/consultation/link" in text
+    _subject, text, _html = render(emails[-1])
+    link = re.search(r"http://localhost(/c/[\w-]+)", text).group(1)
+    assert "Likely nummular eczema." in client.get(link).get_data(as_text=True)
+
+    emails[-1].sealed_context = None
+    _subject, text, _html = render(emails[-1])
+    assert "http://localhost/consultation/link" in text and "/c/" not in text
     response = client.post("/consultation/link", data={"email": "patient@example.com"})
     assert response.status_code == 303
     [resent] = rows(OutboundEmail, template="link_resent")
     _subject, text, _html = render(resent)
-    link = re.search(r"http://localhost(/c/[\w-]+)", text).group(1)
-    assert "Likely nummular eczema." in client.get(link).get_data(as_text=True)
+    new_link = re.search(r"http://localhost(/c/[\w-]+)", text).group(1)
+    assert "Likely nummular eczema." in client.get(new_link).get_data(as_text=True)
+    assert client.get(link).status_code == 404  # "lost your link?" replaces every earlier link

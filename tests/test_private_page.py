@@ -139,7 +139,7 @@ def test_resend_gives_each_request_a_new_link_and_the_old_one_stops_working(clie
     assert client.get(f"/c/{old_token}").status_code == 404
     assert client.get(f"/c/{other_token}").status_code == 200  # someone else's link is untouched
     db.session.refresh(first)
-    assert first.access_token_hash == hash_token(new_token)
+    assert [link.token_hash for link in first.links] == [hash_token(new_token)]
     assert ("link_resent", "anonymous", None) in audit_actions(first)
 
     _subject, text, html = render(email)

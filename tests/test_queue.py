@@ -23,6 +23,7 @@ from app.models import (
     OutboundEmail,
     ResponseClock,
     User,
+    find_by_token,
 )
 from app.queue import actions
 from app.queue.listing import normalise_reference, queue_page
@@ -700,13 +701,22 @@ def test_reply_emails_render_with_a_subject_and_no_health_data(client, signed_in
     question_email, answer_email = outbox_for(consultation)
     subject, text, html = render(question_email)
     assert subject == f"A question about your request {consultation.reference}"
-    assert "has a question for you" in text and "http://localhost/consultation/link" in html
+    question_link = re.search(r"http://localhost/c/([A-Za-z0-9_-]+)", text).group(1)
+    assert "has a question for you" in text and f"/c/{question_link}" in html
     subject, text, html = render(answer_email)
     assert subject == f"Your dermatologist has replied ({consultation.reference})"
     for body in (text, html):
         for secret in ("itch", "eczema", "Emollient", "Secret rash", "Test Patient"):
             assert secret not in body
-    assert "/c/" not in text  # only the hash of the private link is stored: it cannot be in this email
+    # Each email carries a link of its own that opens this request (only its hash is stored).
+    answer_link = re.search(r"http://localhost/c/([A-Za-z0-9_-]+)", text).group(1)
+    assert answer_link != question_link
+    assert find_by_token(answer_link) is consultation and find_by_token(question_link) is consultation
+    assert all(len(link.token_hash) == 64 for link in consultation.links)
+    # Once sent, the sealed link is wiped and a resent email falls back to the "lost your link?" page.
+    answer_email.sealed_context = None
+    _subject, text, _html = render(answer_email)
+    assert "/c/" not in text and "http://localhost/consultation/link" in text
 
     from app import notify
 

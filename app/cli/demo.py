@@ -62,6 +62,7 @@ from app.models import (
     ConsultationRequest,
     Message,
     OutboundEmail,
+    PatientLink,
     Photo,
     ResponseClock,
     User,
@@ -408,11 +409,12 @@ class DraftRequest:
         self.messages: list[dict] = []
 
     def columns(self) -> dict:
-        return {name: value for name, value in vars(self).items() if name not in ("clocks", "messages")}
+        return {name: value for name, value in vars(self).items() if name not in ("clocks", "messages", "link_hash")}
 
     def to_model(self) -> ConsultationRequest:
         consultation = ConsultationRequest(**self.columns())
         consultation.clocks = self.clocks
+        consultation.links = [PatientLink(token_hash=self.link_hash, created_at=self.created_at)]
         consultation.messages = [Message(**row) for row in self.messages]
         return consultation
 
@@ -426,7 +428,6 @@ def build_request(
     key = submission_key(number)
     draft = DraftRequest(
         reference=references.new(),
-        access_token_hash=hash_token(demo_token(key)),
         submission_key=key,
         status=SUBMITTED,
         created_at=created,
@@ -442,6 +443,7 @@ def build_request(
         **_patient_fields(rng, case.slug, number, created),
     )
     sla.start_clock(draft, created)
+    draft.link_hash = hash_token(demo_token(key))
     if case.story != NEW:
         _play_story(draft, case, dermatologists[case.holder or 0], now)
     return draft
@@ -547,14 +549,16 @@ def create_bulk(numbers: list[int], dermatologists: list[User], now: datetime, r
                 select(requests.c.submission_key, requests.c.id).where(requests.c.submission_key.in_(keys))
             ).all()
         )
-        clocks, messages = [], []
+        clocks, messages, links = [], [], []
         for draft in drafts:
             request_id = ids[draft.submission_key]
+            links.append({"request_id": request_id, "token_hash": draft.link_hash, "created_at": draft.created_at})
             clocks += [
                 {"request_id": request_id, **{c: getattr(clock, c) for c in CLOCK_COLUMNS}} for clock in draft.clocks
             ]
             messages += [{"request_id": request_id, **message} for message in draft.messages]
         db.session.execute(insert(ResponseClock.__table__), clocks)
+        db.session.execute(insert(PatientLink.__table__), links)
         if messages:
             db.session.execute(insert(Message.__table__), messages)
         db.session.commit()

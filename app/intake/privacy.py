@@ -35,6 +35,7 @@ from app.models import (
     ConsultationRequest,
     Message,
     OutboundEmail,
+    PatientLink,
     Photo,
     ResponseClock,
 )
@@ -186,7 +187,7 @@ def _photo_keys(request_id: int) -> list[str]:
 def _delete_rows(consultation: ConsultationRequest) -> None:
     """Bulk deletes, children first, so nothing depends on the database's ON DELETE rules."""
     request_id = consultation.id
-    for model in (Photo, Message, ResponseClock):
+    for model in (Photo, Message, ResponseClock, PatientLink):
         db.session.execute(
             delete(model).where(model.request_id == request_id).execution_options(synchronize_session=False)
         )

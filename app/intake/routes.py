@@ -34,7 +34,7 @@ from app.extensions import db, limiter
 from app.intake import bp, submission, uploads
 from app.intake.forms import ConsultationForm, ResendLinkForm
 from app.intake.pending import PendingPhotos, sweep, valid_submission_key
-from app.models import ConsultationRequest, Photo, hash_token, new_access_token
+from app.models import ConsultationRequest, Photo, find_by_token, new_access_token
 from app.photos import ACCEPTED_MIME_TYPES, PhotoLimits
 from app.storage import StorageError, photo_storage
 from app.timeutil import utcnow
@@ -256,7 +256,7 @@ def received():
             select(ConsultationRequest).where(ConsultationRequest.reference == done["reference"])
         ).scalar_one_or_none()
     token = done.get("token")
-    if consultation is not None and token and hash_token(token) != consultation.access_token_hash:
+    if consultation is not None and token and find_by_token(token) is not consultation:
         token = None  # the link was replaced since ('lost your link?'): only the email has the new one
     if consultation is not None:
         audit.record("viewed", consultation=consultation, patient=True, detail="confirmation")
@@ -271,9 +271,7 @@ def received():
 def _consultation_for(token: str) -> ConsultationRequest:
     if not token or len(token) > MAX_TOKEN_LENGTH:
         abort(404)
-    consultation = db.session.execute(
-        select(ConsultationRequest).where(ConsultationRequest.access_token_hash == hash_token(token))
-    ).scalar_one_or_none()
+    consultation = find_by_token(token)
     if consultation is None:
         abort(404)
     return consultation

@@ -25,10 +25,11 @@ from sqlalchemy.exc import IntegrityError
 
 from app import audit, notify
 from app.extensions import db
-from app.models import SUBMITTED, ConsultationRequest, Photo, hash_token, new_access_token, new_reference
+from app.models import SUBMITTED, ConsultationRequest, Photo, new_reference
 from app.photos import CleanPhoto
 from app.sla import start_clock
 from app.storage import PhotoStorage
+from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +148,8 @@ def _insert(
     consent_version: str,
     now: datetime,
 ) -> tuple[ConsultationRequest, str]:
-    token = new_access_token()
     consultation = ConsultationRequest(
         reference=_unused_reference(),
-        access_token_hash=hash_token(token),
         submission_key=submission_key,
         status=SUBMITTED,
         language=language,
@@ -186,6 +185,7 @@ def _insert(
                 created_at=now,
             )
         )
+    token = consultation.issue_link(now)
     start_clock(consultation, now)
     db.session.add(consultation)
     db.session.flush()  # a duplicate submission key fails here, before any email is queued
@@ -207,8 +207,8 @@ def _unused_reference() -> str:
 def resend_links(email: str) -> int:
     """'Lost your link?': give each request from this address a new private link and email them.
 
-    Only hashes of links are stored, so an old link cannot be sent again; a new one replaces it
-    (and the old one stops working, which also helps if it was forwarded by mistake).
+    Only hashes of links are stored, so an old link cannot be sent again; a new one replaces all
+    earlier ones (they stop working, which also helps if one was forwarded by mistake).
     Returns how many requests matched; the caller must not tell the visitor.
     """
     requests = list(
@@ -223,8 +223,8 @@ def resend_links(email: str) -> int:
         return 0
     pairs = []
     for consultation in requests:
-        token = new_access_token()
-        consultation.access_token_hash = hash_token(token)
+        consultation.revoke_links()
+        token = consultation.issue_link(utcnow())
         audit.record("link_resent", consultation=consultation)
         pairs.append((consultation, token))
     notify.links_resent(requests[0].patient_email, requests[0].language, pairs)

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -54,7 +54,6 @@ class ConsultationRequest(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(String(12), unique=True)
-    access_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     # The one-time key carried by the form, so a double click or a resent form makes one request.
     submission_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     status: Mapped[str] = mapped_column(String(20), default=SUBMITTED)
@@ -102,13 +101,50 @@ class ConsultationRequest(db.Model):
     clocks: Mapped[list[ResponseClock]] = relationship(
         back_populates="request", cascade="all, delete-orphan", order_by="ResponseClock.round"
     )
+    links: Mapped[list[PatientLink]] = relationship(
+        back_populates="request", cascade="all, delete-orphan", order_by="PatientLink.id"
+    )
 
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
 
+    def issue_link(self, now: datetime) -> str:
+        """A new private link for the patient (earlier ones keep working); returns the token.
+
+        Each email to the patient carries a link of its own, so the newest email always opens
+        the page; only the token's hash is stored.
+        """
+        token = new_access_token()
+        self.links.append(PatientLink(token_hash=hash_token(token), created_at=now))
+        return token
+
+    def revoke_links(self) -> None:
+        """Every earlier private link stops working ('lost your link?' starts afresh)."""
+        self.links.clear()
+
     def __repr__(self) -> str:
         return f"<ConsultationRequest {self.reference} {self.status}>"
+
+
+class PatientLink(db.Model):
+    """One private link to a request: the hash of the token in /c/<token>, never the token."""
+
+    __tablename__ = "patient_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("consultation_requests.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    request: Mapped[ConsultationRequest] = relationship(back_populates="links")
+
+
+def find_by_token(token: str) -> ConsultationRequest | None:
+    """The request a private-link token opens, if any."""
+    return db.session.execute(
+        select(ConsultationRequest).join(PatientLink).where(PatientLink.token_hash == hash_token(token))
+    ).scalar_one_or_none()
 
 
 class Photo(db.Model):
