@@ -96,10 +96,6 @@ class Config:
     # every POST, and SameSite=Lax cookies carry the protection.
     WTF_CSRF_SSL_STRICT = False
     PATIENT_FOLLOW_UP_DAYS = 14
-    # Flask-WTF's extra HTTPS check wants a Referer header, which browsers never send under our
-    # Referrer-Policy: no-referrer (private links are tokens in URLs). Left on, every form post in
-    # production would fail; the per-session token and SameSite=Lax cookies are the CSRF defence.
-    WTF_CSRF_SSL_STRICT = False
     PROXY_FIX_HOPS = 0
     # True: every staff account must set up an authenticator app (asked for at the next sign-in).
     REQUIRE_TOTP = False

@@ -30,12 +30,14 @@ def is_locked(user: User, now: datetime) -> bool:
     return user.locked_until is not None and as_utc(user.locked_until) > now
 
 
-def authenticate(email: str, password: str, now: datetime) -> User | None:
+def check_password(email: str, password: str, now: datetime) -> User | None:
     """The user if the email and password match an active, unlocked account, else None.
 
     Failures are counted per account and audited; the 10th failure in a row locks the
     account for 15 minutes. The caller shows one message for every kind of failure, so
-    nobody learns whether an email has an account.
+    nobody learns whether an email has an account. A correct password does not reset the
+    count: that happens only once every step of signing in has passed (see complete_sign_in),
+    so knowing the password does not buy unlimited guesses at the second step.
     """
     user = find_by_email(email)
     if user is None:
@@ -47,24 +49,28 @@ def authenticate(email: str, password: str, now: datetime) -> User | None:
         audit.record("failed_login", user=user, detail="inactive" if not user.active else "locked")
         return None
     if not verify_password(user.password_hash, password):
-        _count_failure(user, now)
+        count_failure(user, now, "wrong password")
         return None
-    user.failed_logins = 0
-    user.locked_until = None
-    user.last_login_at = now
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    audit.record("login", user=user)
     return user
 
 
-def _count_failure(user: User, now: datetime) -> None:
+def complete_sign_in(user: User, now: datetime, method: str = "password") -> None:
+    """Every step passed: clear the failure count, note the time, audit how the user signed in."""
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    audit.record("login", user=user, detail=method)
+
+
+def count_failure(user: User, now: datetime, detail: str) -> None:
+    """One more failed attempt on this account; the 10th in a row locks it for 15 minutes."""
     user.failed_logins = (user.failed_logins or 0) + 1
-    detail = "wrong password"
     if user.failed_logins >= MAX_FAILED_LOGINS:
         user.locked_until = now + LOCKOUT
         user.failed_logins = 0  # the next lock needs another full run of failures
-        detail = "wrong password; locked for 15 minutes"
+        detail = f"{detail}; locked for 15 minutes"
     audit.record("failed_login", user=user, detail=detail)
 
 

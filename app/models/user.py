@@ -33,6 +33,8 @@ class User(UserMixin, db.Model):
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     recovery_code_hashes: Mapped[list | None] = mapped_column(JSON)
+    # The time step of the last authenticator code accepted: a code is never accepted twice (RFC 6238 5.2).
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
