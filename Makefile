@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi:app
 
-.PHONY: run test e2e lint bench install translations chromium db demo worker clean
+.PHONY: run test e2e lint audit security bench install translations messages chromium db demo worker clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,8 +15,18 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
+# Compile the committed .po catalogues to .mo (never committed); every run, test and e2e does this.
 translations: $(STAMP)
-	@if [ -d translations ]; then $(BIN)/pybabel compile -q -d translations; fi
+	$(BIN)/pybabel -q compile -d translations
+
+# After adding interface strings: extract them and merge into each catalogue, then translate
+# translations/lt/LC_MESSAGES/messages.po (tests/test_i18n.py lists any msgid still untranslated).
+messages: $(STAMP)
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext --sort-by-file --project "Skin Clinic" \
+		--add-comments Translators: -o translations/messages.pot .
+	$(BIN)/pybabel -q update -d translations -i translations/messages.pot --ignore-obsolete --previous \
+		--ignore-pot-creation-date
+	rm -f translations/messages.pot
 
 chromium:
 	@scripts/ensure-chromium.sh
@@ -43,8 +53,21 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/bandit -q -c pyproject.toml -r app
 
+# Known vulnerabilities in the pinned runtime packages (pip-audit asks PyPI's advisory data).
+# Where that data cannot be reached, the script says the audit was skipped instead of failing.
+audit: install
+	@BIN=$(BIN) scripts/audit.sh
+
+# Everything security in one go: bandit, the dependency audit and the attack suite (tests/security).
+security: install translations
+	$(BIN)/bandit -q -c pyproject.toml -r app
+	@BIN=$(BIN) scripts/audit.sh
+	$(BIN)/python -m pytest tests/security $(PYTEST_ARGS)
+
+# Benchmarks as ratios measured in one run (about 2-3 minutes); writes docs/performance.md.
 bench: install translations
-	$(BIN)/python -m bench
+	@scripts/ensure-wrk.sh || true
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

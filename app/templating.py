@@ -6,8 +6,9 @@ import hashlib
 from datetime import datetime
 from pathlib import Path
 
+from babel.dates import get_datetime_format
 from flask import Flask, current_app, request, url_for
-from flask_babel import format_datetime, get_locale
+from flask_babel import format_date, format_datetime, format_time, get_locale
 from werkzeug.routing import BuildError
 
 from app.timeutil import as_utc
@@ -47,10 +48,18 @@ def _fingerprint_static(endpoint: str, values: dict) -> None:
 
 
 def when(moment: datetime | None, style: str = "medium") -> str:
-    """A moment in the clinic's time zone, formatted for the reader's language."""
+    """A moment in the clinic's time zone, formatted for the reader's language.
+
+    "medium" is the language's medium date with its short time ("Nov 25, 2026, 2:00 PM",
+    "2026-11-25 14:00"): seconds mean nothing to a patient waiting for an answer.
+    """
     if moment is None:
         return ""
-    return format_datetime(as_utc(moment), style)
+    moment = as_utc(moment)
+    if style != "medium":
+        return format_datetime(moment, style)
+    pattern = get_datetime_format("medium", locale=get_locale())
+    return pattern.replace("{1}", format_date(moment, "medium")).replace("{0}", format_time(moment, "short"))
 
 
 def iso_utc(moment: datetime | None) -> str:
@@ -65,7 +74,9 @@ def switch_language_url(code: str) -> str:
     args = dict(request.view_args or {})
     query = request.args.to_dict()
     query["lang"] = code
-    if request.endpoint and request.method == "GET":
+    # A page shown after a POST (a form sent back with corrections) switches to the same page
+    # reloaded by GET, when it has one, rather than sending the reader to the home page.
+    if request.endpoint and request.url_rule is not None and "GET" in (request.url_rule.methods or ()):
         try:
             return url_for(request.endpoint, **args, **query)
         except BuildError:  # an endpoint that cannot be rebuilt: fall back to the home page

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import current_app
-from flask_babel import format_timedelta, gettext
+from flask_babel import format_timedelta, get_locale, gettext
 
 from app.conditions.content import library
 from app.sla import AT_RISK, ON_TRACK, OVERDUE, clock_state, time_left
@@ -56,10 +56,11 @@ def describe_age(created_at: datetime, now: datetime) -> str:
 
 
 def condition_title(slug: str | None) -> str:
-    """The article title for a condition slug the patient picked, or a plain fallback."""
+    """The article title (in the reader's language when translated) for a condition slug the
+    patient picked, or a plain fallback."""
     if not slug:
         return gettext("Not sure / other")
-    article, _ = library(current_app.config["CONTENT_DIR"]).get(slug)
+    article, _ = library(current_app.config["CONTENT_DIR"]).get(slug, str(get_locale() or "en"))
     return article.title if article is not None else slug
 
 

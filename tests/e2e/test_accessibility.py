@@ -1,0 +1,252 @@
+"""Accessibility in a real Chromium, in English and Lithuanian.
+
+- axe-core finds no serious or critical WCAG 2.2 A/AA problem on the pages patients and staff use;
+- the photo picker and the queue work with a keyboard alone, in a sensible order, with a visible focus;
+- the intake form and the private page fit a 390 px phone without sideways scrolling;
+- on a phone the form offers the camera (`capture`) and accepts the photo types we take (`accept`).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.e2e.helpers import (
+    PHONE,
+    WORDS,
+    AccessibilityReport,
+    fits_width,
+    open_clinic,
+    sign_in,
+)
+from tests.factories import DEFAULT_PASSWORD, photo_bytes
+
+pytestmark = pytest.mark.e2e
+
+expect = pytest.importorskip("playwright.sync_api").expect
+
+LANGUAGES = ["en", "lt"]
+NARROWEST = 320  # the width WCAG's reflow criterion asks content to fit
+
+
+@pytest.fixture
+def clinic(live_server):
+    return open_clinic(live_server.app)
+
+
+def focused(page, selector: str) -> bool:
+    return page.evaluate("selector => document.activeElement.matches(selector)", selector)
+
+
+def focus_stop(page) -> str:
+    """What has the keyboard focus, in words: its id, name or text."""
+    return page.evaluate(
+        """() => { const e = document.activeElement;
+                   return e.id || e.getAttribute('name')
+                          || (e.innerText || e.value || e.tagName).trim().slice(0, 60); }"""
+    )
+
+
+def tab_to(page, selector: str, limit: int = 150) -> list[str]:
+    """Press Tab until the element matching `selector` has the focus; returns every stop on the way."""
+    stops = []
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        stops.append(focus_stop(page))
+        if focused(page, selector):
+            return stops
+    raise AssertionError(f"Tab never reached {selector}; it went through: {stops}")
+
+
+def focus_is_visible(page) -> bool:
+    """The focused element shows the focus ring (a 3 px outline from app.css) to keyboard users."""
+    return page.evaluate(
+        """() => { const e = document.activeElement, style = getComputedStyle(e);
+                   return e.matches(':focus-visible') && style.outlineStyle !== 'none'
+                          && parseFloat(style.outlineWidth) >= 2; }"""
+    )
+
+
+# --- axe-core ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_patient_pages_have_no_serious_accessibility_problems(live_server, page, clinic, language):
+    page.set_viewport_size(PHONE)
+    base = live_server.url
+    report = AccessibilityReport()
+    for path, where in [
+        (f"/?lang={language}", "home"),
+        ("/conditions/", "condition index"),
+        ("/conditions/?q=eczema", "search results"),
+        ("/conditions/atopic-dermatitis", "condition page"),
+        ("/conditions/scabies", "condition page (English only)"),
+        ("/consultation/link", "lost your link"),
+        ("/login", "staff sign-in"),
+        (f"/c/{clinic.asked_token}", "private page with a question and the reply form"),
+        (f"/c/{clinic.answered_token}", "private page with the answer"),
+        ("/consultation/new?condition=acne", "intake form"),
+    ]:
+        page.goto(base + path)
+        report.check(page, where)
+    page.get_by_role("button", name=WORDS[language]["send"]).click()
+    expect(page.locator("#error-summary")).to_be_focused()
+    report.check(page, "intake form with errors")
+    report.assert_clean()
+    assert len(report.checked) == 11
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_staff_pages_have_no_serious_accessibility_problems(live_server, page, clinic, language):
+    base = live_server.url
+    report = AccessibilityReport()
+    sign_in(page, base, clinic.dermatologist, language)
+    expect(page).to_have_url(f"{base}/queue/")
+    report.check(page, "queue")
+    page.goto(f"{base}/queue/{clinic.urgent_reference}")
+    report.check(page, "request page, unclaimed")
+    page.locator(".request-actions button.button-primary").click()
+    expect(page.locator("form.answer-form")).to_be_visible()
+    report.check(page, "request page, claimed, with the answer forms")
+    page.goto(f"{base}/queue/{clinic.asked_reference}")
+    report.check(page, "request page with a conversation")
+    page.set_viewport_size(PHONE)
+    page.goto(f"{base}/queue/")
+    report.check(page, "queue on a phone")
+
+    page.context.clear_cookies()
+    sign_in(page, base, clinic.staff, language)
+    page.goto(f"{base}/staff/")
+    report.check(page, "staff dashboard")
+    report.assert_clean()
+
+
+# --- Keyboard ------------------------------------------------------------------------------------
+
+
+def test_photo_picker_works_with_the_keyboard_alone(live_server, page, tmp_path):
+    rash = tmp_path / "rash.jpg"
+    rash.write_bytes(photo_bytes(size=(640, 480)))
+    page.goto(f"{live_server.url}/consultation/new?lang=en")
+
+    page.keyboard.press("Tab")
+    assert focused(page, ".skip-link") and page.locator(".skip-link").is_visible()
+    stops = tab_to(page, "#photos")
+    # The form is met in reading order: about you, about the skin, health, then photos.
+    order = ["full_name", "email", "phone", "date_of_birth", "condition", "description", "medications", "photos"]
+    # (A date input is three stops, day, month and year, in Chromium: count each field once.)
+    assert [stop for stop in dict.fromkeys(stops) if stop in order] == order
+    assert focus_is_visible(page)
+    label = page.locator("label[for=photos]")
+    expect(label).to_be_visible()
+    expect(label).to_contain_text("Add photos")
+
+    # Space on the picker opens the system's file chooser, as a click would.
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Space")
+    chooser.value.set_files(str(rash))
+    previews = page.locator("#photo-previews .photo-preview")
+    expect(previews).to_have_count(1)
+
+    # The chosen photo can be taken out again by keyboard, and the focus stays in the form.
+    tab_to(page, "#photo-previews button")
+    assert focus_is_visible(page)
+    page.keyboard.press("Enter")
+    expect(previews).to_have_count(0)
+    assert page.evaluate("document.activeElement !== document.body")
+
+    # Past the photos come the consent boxes and the send button.
+    tab_to(page, "#consent_health_data")
+    tab_to(page, "#send-button")
+    assert focus_is_visible(page)
+
+
+def test_queue_works_with_the_keyboard_alone(live_server, page, clinic):
+    base = live_server.url
+    page.goto(f"{base}/login?lang=en")
+    tab_to(page, "#email")
+    page.keyboard.type(clinic.dermatologist)
+    page.keyboard.press("Tab")
+    assert focused(page, "#password")
+    page.keyboard.type(DEFAULT_PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{base}/queue/")
+
+    # The skip link jumps past the site's menus to the queue itself.
+    page.keyboard.press("Tab")
+    assert focused(page, ".skip-link")
+    page.keyboard.press("Enter")
+    assert focused(page, "#main")
+    stops = tab_to(page, "a.reference")
+    assert len(stops) <= 10, f"too many stops before the first request: {stops}"
+    assert focus_is_visible(page)
+    first = focus_stop(page)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{base}/queue/{first}")
+
+    tab_to(page, ".request-actions button")
+    assert focus_is_visible(page)
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("You have claimed this request.")).to_be_visible()
+
+    tab_to(page, "#assessment")
+    page.keyboard.type("This looks like irritant hand eczema.")
+    page.keyboard.press("Tab")
+    assert focused(page, "#treatment")
+    page.keyboard.type("A thick emollient after every hand wash.")
+    tab_to(page, "form.answer-form button[type=submit]")
+    assert focus_is_visible(page)
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Your answer is on the patient's page")).to_be_visible()
+    expect(page.locator("[data-status]")).to_have_text("Answered")
+
+
+# --- Phones --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_intake_form_and_private_page_fit_a_phone_without_sideways_scrolling(live_server, page, clinic, language):
+    page.set_viewport_size(PHONE)
+    base = live_server.url
+    too_wide = []
+
+    def look_at(where: str) -> None:
+        """Measure at 390 px, then at 320 px too (WCAG 2.2 reflow), without sideways scrolling."""
+        page.wait_for_load_state("load")
+        for width in (PHONE["width"], NARROWEST):
+            page.set_viewport_size({"width": width, "height": PHONE["height"]})
+            if not fits_width(page, width):
+                too_wide.append(
+                    f"{where} at {width} px: {page.evaluate('document.documentElement.scrollWidth')} px wide"
+                )
+        page.set_viewport_size(PHONE)
+
+    page.goto(f"{base}/consultation/new?condition=palmoplantar-pustulosis&lang={language}")
+    look_at("intake form")
+    page.get_by_role("button", name=WORDS[language]["send"]).click()
+    expect(page.locator("#error-summary")).to_be_visible()
+    look_at("intake form with errors")
+    page.goto(f"{base}/c/{clinic.asked_token}")
+    look_at("private page with a question and the reply form")
+    page.goto(f"{base}/c/{clinic.answered_token}")
+    look_at("private page with the answer")
+    assert too_wide == []
+
+
+def test_on_a_phone_the_form_offers_the_camera(live_server, browser):
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, locale="lt-LT")
+    try:
+        page = context.new_page()
+        page.goto(f"{live_server.url}/consultation/new")
+        expect(page.locator("html")).to_have_attribute("lang", "lt")  # from the phone's language
+        picker = page.locator("#photos")
+        expect(picker).to_have_attribute("accept", re.compile(r"image/jpeg.*image/heic|image/heic.*image/jpeg"))
+        assert picker.evaluate("input => input.multiple")
+        camera = page.locator("input[type=file][capture]")
+        expect(camera).to_be_visible()
+        expect(camera).to_have_attribute("capture", "environment")
+        expect(camera).to_have_attribute("accept", re.compile("image/"))
+        expect(page.get_by_label("Telefonu galite nufotografuoti ir dabar:")).to_be_visible()
+    finally:
+        context.close()
