@@ -214,13 +214,13 @@ def reply(
             if earlier is not None:
                 return ReplyResult(earlier, duplicate=True)
             raise PatientActionRefused(CANNOT_REPLY)
-        stored = _write_files(photos, storage, written)
+        stored = uploads.write_photos(photos, storage, written)
         message = _record_reply(consultation, body, stored, now)
         db.session.commit()
         return ReplyResult(message, duplicate=False)
     except BaseException:
         db.session.rollback()
-        _delete_files(storage, written)
+        uploads.remove_files(storage, written)
         raise
 
 
@@ -284,29 +284,6 @@ def _same_reply_just_sent(consultation: ConsultationRequest, body: str, now: dat
     latest = max(replies, key=lambda m: m.id)
     recent = as_utc(now) - as_utc(latest.created_at) <= DUPLICATE_WINDOW
     return latest if recent and (latest.body or "") == body else None
-
-
-def _write_files(
-    photos: Sequence[CleanPhoto], storage: PhotoStorage, written: list[str]
-) -> list[tuple[CleanPhoto, str, str]]:
-    """Write each photo and its thumbnail; `written` lists every key so that a failure can remove them."""
-    stored = []
-    for photo in photos:
-        key, thumbnail_key = storage.new_key(".jpg"), storage.new_key(".thumb.jpg")
-        written.append(key)
-        storage.save(key, photo.jpeg)
-        written.append(thumbnail_key)
-        storage.save(thumbnail_key, photo.thumbnail)
-        stored.append((photo, key, thumbnail_key))
-    return stored
-
-
-def _delete_files(storage: PhotoStorage, keys: Sequence[str]) -> None:
-    for key in keys:
-        try:
-            storage.delete(key)
-        except OSError:  # keep removing the others; a file without a row holds nothing anyone can reach
-            log.warning("conversation: could not remove a photo file after a failed reply")
 
 
 # --- Resolved and withdrawn ----------------------------------------------------------------------

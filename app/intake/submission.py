@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app import audit, notify
 from app.extensions import db
+from app.intake import uploads
 from app.models import SUBMITTED, ConsultationRequest, Photo, new_reference
 from app.photos import CleanPhoto
 from app.sla import start_clock
@@ -98,7 +99,7 @@ def submit_request(
         return Submission(existing, None, duplicate=True)
     written: list[str] = []
     try:
-        stored = _write_files(photos, storage, written)
+        stored = uploads.write_photos(photos, storage, written)
         for _attempt in range(ATTEMPTS):
             try:
                 consultation, token = _insert(details, stored, submission_key, language, consent_version, now)
@@ -108,36 +109,13 @@ def submit_request(
                 db.session.rollback()
                 existing = find_by_submission_key(submission_key)
                 if existing is not None:  # the same form, sent twice at once: the other one won
-                    _delete_files(storage, written)
+                    uploads.remove_files(storage, written)
                     return Submission(existing, None, duplicate=True)
         raise SubmissionFailed("no free reference after several attempts")
     except BaseException:
         db.session.rollback()
-        _delete_files(storage, written)
+        uploads.remove_files(storage, written)
         raise
-
-
-def _write_files(
-    photos: Sequence[CleanPhoto], storage: PhotoStorage, written: list[str]
-) -> list[tuple[CleanPhoto, str, str]]:
-    """Write each photo and thumbnail; `written` lists every key so a failure can remove them all."""
-    stored = []
-    for photo in photos:
-        key, thumbnail_key = storage.new_key(".jpg"), storage.new_key(".thumb.jpg")
-        written.append(key)
-        storage.save(key, photo.jpeg)
-        written.append(thumbnail_key)
-        storage.save(thumbnail_key, photo.thumbnail)
-        stored.append((photo, key, thumbnail_key))
-    return stored
-
-
-def _delete_files(storage: PhotoStorage, keys: Sequence[str]) -> None:
-    for key in keys:
-        try:
-            storage.delete(key)
-        except OSError:  # keep removing the others; an orphan file holds no row and is swept later
-            log.warning("intake: could not remove a photo file after a failed submission")
 
 
 def _insert(

@@ -1,4 +1,5 @@
-"""Collecting the photos of one form post: the ones kept from an earlier try plus the new uploads.
+"""Collecting the photos of one form post (the ones kept from an earlier try plus the new uploads),
+and writing them to storage for a request or a reply.
 
 Every new file goes through app.photos.clean_photo; each refusal becomes a sentence naming the
 file, so the patient knows which photo to replace. Nothing here touches the database.
@@ -6,7 +7,8 @@ file, so the patient knows which photo to replace. Nothing here touches the data
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -15,6 +17,9 @@ from werkzeug.datastructures import FileStorage
 
 from app.intake.pending import PendingPhotos
 from app.photos import CleanPhoto, PhotoLimits, PhotoRejected, clean_photo
+from app.storage import PhotoStorage
+
+log = logging.getLogger(__name__)
 
 # Decoding is the expensive part: never decode more than this many files from one post.
 PROCESS_AT_MOST = 2
@@ -89,3 +94,31 @@ def _too_many(max_photos: int) -> str:
         "You can send up to %(num)d photos. Please remove some.",
         max_photos,
     )
+
+
+def write_photos(
+    photos: Sequence[CleanPhoto], storage: PhotoStorage, written: list[str]
+) -> list[tuple[CleanPhoto, str, str]]:
+    """Write each photo and its thumbnail under new random keys; returns (photo, key, thumbnail key).
+
+    `written` lists every key as soon as its file exists, so that a failure anywhere before the
+    commit can remove them all with remove_files().
+    """
+    stored = []
+    for photo in photos:
+        key, thumbnail_key = storage.new_key(".jpg"), storage.new_key(".thumb.jpg")
+        written.append(key)
+        storage.save(key, photo.jpeg)
+        written.append(thumbnail_key)
+        storage.save(thumbnail_key, photo.thumbnail)
+        stored.append((photo, key, thumbnail_key))
+    return stored
+
+
+def remove_files(storage: PhotoStorage, keys: Sequence[str]) -> None:
+    """Remove files written for something that was not saved after all."""
+    for key in keys:
+        try:
+            storage.delete(key)
+        except OSError:  # keep removing the others; a file without a row is found by `flask photos orphans`
+            log.warning("intake: could not remove a photo file after a failed save")
