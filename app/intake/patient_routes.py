@@ -30,12 +30,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from wtforms import ValidationError
 
 from app import audit
-from app.extensions import csrf, db, limiter
+from app.extensions import csrf, db
 from app.intake import bp, conversation, privacy, uploads
 from app.intake.conversation import PatientActionRefused, PatientChoices, ThreadEntry
 from app.intake.patient_forms import ConfirmForm, EraseForm, ReplyForm
 from app.intake.pending import PendingPhotos
-from app.intake.routes import _consultation_for, _no_store, _private_image, _private_limit
+from app.intake.routes import _consultation_for, _no_store, _private_image, private_link_limit
 from app.models import ConsultationRequest, Message
 from app.photos import ACCEPTED_MIME_TYPES, PhotoLimits
 from app.storage import photo_storage
@@ -125,7 +125,7 @@ def _csrf_valid() -> bool:
 
 
 @bp.post("/c/<token>/reply")
-@limiter.limit(_private_limit)
+@private_link_limit
 @csrf.exempt  # checked below instead, so an expired page gives the typed text back rather than an error page
 def reply(token: str):
     consultation = _consultation_for(token)
@@ -194,7 +194,7 @@ def _sent_message(consultation: ConsultationRequest) -> str:
 
 
 @bp.get("/c/<token>/reply/photos/<photo_id>")
-@limiter.limit(_private_limit)
+@private_link_limit
 def reply_draft_photo(token: str, photo_id: str):
     """A thumbnail of a photo kept for a reply being corrected."""
     consultation = _consultation_for(token)
@@ -217,7 +217,7 @@ ENDINGS = {
 
 @bp.route("/c/<token>/resolve", methods=["GET", "POST"], endpoint="resolve")
 @bp.route("/c/<token>/withdraw", methods=["GET", "POST"], endpoint="withdraw")
-@limiter.limit(_private_limit)
+@private_link_limit
 def end_consultation(token: str):
     """Mark resolved / withdraw: a confirmation page first (GET), then the change (POST)."""
     action = request.endpoint.rsplit(".", 1)[1]
@@ -255,7 +255,7 @@ def _confirmation_page(consultation: ConsultationRequest, token: str, action: st
 
 
 @bp.post("/c/<token>/export")
-@limiter.limit(_private_limit)
+@private_link_limit
 def export(token: str):
     """A zip with data.json and the photos; a POST, so link scanners and prefetchers never trigger it."""
     consultation = _consultation_for(token)
@@ -276,7 +276,7 @@ def export(token: str):
 
 
 @bp.route("/c/<token>/erase", methods=["GET", "POST"])
-@limiter.limit(_private_limit)
+@private_link_limit
 def erase(token: str):
     consultation = _consultation_for(token)
     form = EraseForm()

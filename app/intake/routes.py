@@ -57,6 +57,11 @@ def _private_limit() -> str:
     return current_app.config["PRIVATE_LINK_RATE_LIMIT"]
 
 
+# One budget per address for everything under /c/<token> (page, photos, replies, export), so that
+# guessing links through many routes gets no more tries than through one.
+private_link_limit = limiter.shared_limit(_private_limit, scope="private-link")
+
+
 def _resend_email_key() -> str:
     """Limit re-sends per address too (hashed: the limiter's storage never holds the email)."""
     email = (request.form.get("email") or "").strip().lower()
@@ -278,7 +283,7 @@ def _consultation_for(token: str) -> ConsultationRequest:
 
 
 @bp.get("/c/<token>")
-@limiter.limit(_private_limit)
+@private_link_limit
 def private(token: str):
     consultation = _consultation_for(token)
     audit.record("viewed", consultation=consultation, patient=True)
@@ -295,13 +300,13 @@ def private(token: str):
 
 
 @bp.get("/c/<token>/photos/<storage_key>")
-@limiter.limit(_private_limit)
+@private_link_limit
 def photo(token: str, storage_key: str):
     return _serve_photo(token, storage_key, thumbnail=False)
 
 
 @bp.get("/c/<token>/photos/<storage_key>/thumb")
-@limiter.limit(_private_limit)
+@private_link_limit
 def photo_thumbnail(token: str, storage_key: str):
     return _serve_photo(token, storage_key, thumbnail=True)
 

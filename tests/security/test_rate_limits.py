@@ -67,6 +67,21 @@ def test_private_link_guessing_is_limited(tmp_path):
         assert client.get(f"/c/{token}", environ_base=other_address).status_code == 200
 
 
+def test_every_private_link_route_draws_on_one_budget(tmp_path):
+    """Guessing through photo or export URLs gets no more tries than through the page itself."""
+    with app_with(tmp_path, RATELIMIT_ENABLED=True, PRIVATE_LINK_RATE_LIMIT="4 per minute") as app:
+        _, token = make_consultation()
+        client = app.test_client()
+        guesses = [
+            f"/c/guess-{0:040d}",
+            f"/c/guess-{1:040d}/photos/{'a' * 32}.jpg",
+            f"/c/guess-{2:040d}/photos/{'b' * 32}.jpg/thumb",
+            f"/c/guess-{3:040d}",
+        ]
+        assert [client.get(path).status_code for path in guesses] == [404] * 4
+        too_many(client.get(f"/c/{token}"))
+
+
 def _redis_or_skip():
     redis = pytest.importorskip("redis")
     connection = redis.Redis.from_url(REDIS_URI, socket_connect_timeout=1, socket_timeout=2)
