@@ -319,3 +319,30 @@ def test_turning_it_off_needs_a_current_code(client, app):
         assert stored.totp_secret is None and stored.recovery_code_hashes is None
         client.post("/logout")
         assert password_step(client, derm).location == "/queue/"
+
+
+def test_an_admin_removes_the_app_of_someone_who_lost_their_phone(client, app):
+    with time_machine.travel(START, tick=False) as traveller:
+        derm, _secret, _codes = enrolled_user(client)
+        admin = make_user("admin")
+        traveller.move_to(LATER)
+        login_as(client, admin)  # an admin without the app: REQUIRE_TOTP is off in these tests
+        page = text(client.get(f"/staff/users/{derm.id}"))
+        assert "Remove two-step sign-in" in page
+        response = client.post(f"/staff/users/{derm.id}/two-step-off")
+        assert response.status_code == 302
+        derm = fresh(derm)
+        assert derm.totp_secret is None and derm.totp_enabled_at is None and derm.recovery_code_hashes is None
+        assert "two-step sign-in turned off" in audit_trail("user_updated")[-1].detail
+        client.post("/logout")
+        # The password alone now signs in again (and with REQUIRE_TOTP they would be sent to set-up).
+        assert password_step(client, derm).location != "/login/code"
+
+
+def test_a_dermatologist_cannot_remove_anyone_elses_app(client, app):
+    with time_machine.travel(START, tick=False):
+        derm, _secret, _codes = enrolled_user(client)
+        other = make_user("dermatologist")
+        login_as(client, other)
+        assert client.post(f"/staff/users/{derm.id}/two-step-off").status_code == 403
+        assert fresh(derm).totp_secret is not None

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from app.auth import accounts
+from app.auth import accounts, totp
 from app.auth.passwords import MIN_PASSWORD_LENGTH
 from app.auth.session import roles_required
 from app.extensions import db
@@ -168,6 +168,19 @@ def sign_out_user(user_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     return _change(user_id, lambda u: accounts.force_sign_out(u, by=_admin()), gettext("Signed out on every device."))
+
+
+@bp.post("/users/<int:user_id>/two-step-off")
+@roles_required("admin")
+def reset_two_step(user_id: int):
+    """A lost phone and no recovery codes: remove the authenticator so the person can set up a new one."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    return _change(
+        user_id,
+        lambda u: totp.turn_off(u, by=_admin()),
+        gettext("Two-step sign-in removed and the account signed out. They set up a new app at their next sign-in."),
+    )
 
 
 @bp.post("/users/<int:user_id>/password")
