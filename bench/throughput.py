@@ -6,8 +6,14 @@ the middle of a run, and the access log to /dev/null. wrk (one thread, 16 keep-a
 drives each in turn on loopback: a 2-second warm-up, then 5-second runs, alternating
 hello / page with compression / page without, twice, and the two runs of each are averaged.
 
-"With compression" sends `Accept-Encoding: gzip, br` as browsers do, so the page is brotli-compressed
-on every request; "without" sends no Accept-Encoding, so the page goes out as plain HTML.
+"With compression" sends `Accept-Encoding: gzip, br` as browsers do, so the page goes out
+brotli-compressed; "without" sends no Accept-Encoding, so the page goes out as plain HTML.
+
+wrk sends no cookies, like a first-time visitor or a search engine: after the first request each
+worker process answers from its in-memory copy of the whole response (app/conditions/cache.py,
+security headers and compressed body included), which is why the page can outrun a hello app
+that still goes through Flask. A reader with a session cookie skips that copy but still gets the
+rendered HTML and its compressed form from memory; signed-in staff get a freshly rendered page.
 """
 
 from __future__ import annotations
