@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
-
 from flask import Flask
 
-# Each module exposes `commands`: a click group or command registered on the app.
-COMMAND_MODULES = ("users", "sla", "mail", "worker", "demo", "photos", "retention")
+from app.cli import demo, mail, photos, retention, sla, users, worker
 
 
 def register_cli(app: Flask) -> None:
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"app.cli.{name}")
-        except ModuleNotFoundError as error:
-            if error.name != f"app.cli.{name}":
-                raise
-            continue
+    """Each module exposes `commands`: a click group (or, for the worker, a command)."""
+    for module in (users, sla, mail, worker, demo, photos, retention):
         app.cli.add_command(module.commands)
