@@ -59,6 +59,7 @@ class Config:
     MAIL_DEFAULT_SENDER = "Skin Clinic <no-reply@clinic.example>"
     MAIL_TIMEOUT = 10
     STAFF_ALERT_EMAILS: list[str] = []
+    STAFF_ALERT_LANGUAGE = "en"  # the language of alerts to STAFF_ALERT_EMAILS (en or lt)
     PUBLIC_BASE_URL = "http://127.0.0.1:5000"
     OUTBOX_MAX_ATTEMPTS = 8
     OUTBOX_BACKOFF_SECONDS = 60

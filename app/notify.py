@@ -31,11 +31,13 @@ def active_dermatologists() -> list[User]:
 
 
 def staff_recipients(include_dermatologists: bool) -> list[tuple[str, str]]:
-    """(email, language) pairs for staff alerts: STAFF_ALERT_EMAILS, plus dermatologists if asked."""
-    recipients = {email.lower(): "en" for email in current_app.config["STAFF_ALERT_EMAILS"]}
+    """(email, language) pairs for staff alerts: STAFF_ALERT_EMAILS (in STAFF_ALERT_LANGUAGE), plus
+    dermatologists if asked, each in the language they last used the app in."""
+    language = current_app.config["STAFF_ALERT_LANGUAGE"]
+    recipients = {email.lower(): language for email in current_app.config["STAFF_ALERT_EMAILS"]}
     if include_dermatologists:
         for user in active_dermatologists():
-            recipients.setdefault(user.email.lower(), "en")
+            recipients.setdefault(user.email.lower(), user.language or "en")
     return sorted(recipients.items())
 
 
@@ -106,7 +108,7 @@ def patient_replied(consultation: ConsultationRequest, message: Message | None =
         return
     holder = consultation.claimed_by
     if holder is not None and holder.active:
-        recipients = [(holder.email, "en")]
+        recipients = [(holder.email, holder.language or "en")]
     else:
         recipients = staff_recipients(include_dermatologists=True)
     for email, language in recipients:
@@ -163,7 +165,7 @@ def sla_at_risk(consultation: ConsultationRequest) -> int:
     holder = consultation.claimed_by
     if holder is not None and holder.active:
         recipients = dict(staff_recipients(include_dermatologists=False))
-        recipients.setdefault(holder.email.lower(), "en")
+        recipients.setdefault(holder.email.lower(), holder.language or "en")
     else:
         recipients = dict(staff_recipients(include_dermatologists=True))
     return _queue_alerts("at-risk", "sla_at_risk", consultation, sorted(recipients.items()))

@@ -280,3 +280,30 @@ def test_library_lists_every_article_once_in_each_language():
     assert {c.slug for c in english} == {c.slug for c in lithuanian}
     assert all(c.lang == "en" for c in english)
     assert {c.slug for c in lithuanian if c.lang == "lt"} >= {"acne", "pityriasis-rosea"}
+
+
+def test_staff_alerts_follow_the_language_each_person_uses(client, app):
+    from tests.factories import login_as, make_user
+
+    derm = make_user("dermatologist", email="derm.lt@clinic.example")
+    other = make_user("dermatologist", email="derm.en@clinic.example")
+    client.get("/login?lang=lt")
+    login_as(client, derm)
+    assert db.session.get(type(derm), derm.id).language == "lt"
+    assert db.session.get(type(other), other.id).language == "en"
+
+    patient = app.test_client()
+    submit_request(patient)
+    consultation = db.session.execute(select(ConsultationRequest)).scalar_one()
+    to_lt = _email_to("derm.lt@clinic.example", "staff_new_request")
+    to_en = _email_to("derm.en@clinic.example", "staff_new_request")
+    to_desk = _email_to("alerts@clinic.example", "staff_new_request")
+    assert (to_lt.language, to_en.language, to_desk.language) == ("lt", "en", "en")
+    assert render(to_lt)[0] != render(to_en)[0]
+    assert consultation.reference in render(to_lt)[0]
+
+
+def test_the_alert_desk_can_have_its_emails_in_lithuanian(client, app):
+    app.config["STAFF_ALERT_LANGUAGE"] = "lt"
+    submit_request(app.test_client())
+    assert _email_to("alerts@clinic.example", "staff_new_request").language == "lt"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
-from flask_babel import gettext
+from flask_babel import get_locale, gettext
 from flask_login import current_user, login_user, logout_user
 
 from app import audit
@@ -74,7 +74,7 @@ def login():
         if user is not None:
             step = totp.second_step(user, current_app.config)
             if step is None:
-                complete_sign_in(user, now)
+                complete_sign_in(user, now, language=str(get_locale()))
             db.session.commit()
             if step is None:
                 return start_session(user, now, form.next.data)

@@ -56,8 +56,11 @@ def check_password(email: str, password: str, now: datetime) -> User | None:
     return user
 
 
-def complete_sign_in(user: User, now: datetime, method: str = "password") -> None:
-    """Every step passed: clear the failure count, note the time, audit how the user signed in."""
+def complete_sign_in(user: User, now: datetime, method: str = "password", language: str | None = None) -> None:
+    """Every step passed: clear the failure count, note the time and the language the person reads
+    the app in (their alert emails follow it), audit how the user signed in."""
+    if language:
+        user.language = language
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now

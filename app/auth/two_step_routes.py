@@ -7,7 +7,7 @@ The rules live in app.auth.totp; views check a form, call one rule, commit and m
 from __future__ import annotations
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
-from flask_babel import gettext, ngettext
+from flask_babel import get_locale, gettext, ngettext
 from flask_login import current_user, login_required
 
 from app import audit
@@ -79,7 +79,7 @@ def verify_code():
         now = utcnow()
         method = totp.verify_second_factor(user, form.code.data, now)
         if method is not None:
-            complete_sign_in(user, now, f"password and {method}")
+            complete_sign_in(user, now, f"password and {method}", language=str(get_locale()))
         db.session.commit()
         if method is not None:
             response = start_session(user, now, _pending_next())
@@ -127,7 +127,7 @@ def setup_two_step():
         if codes is not None:
             next_url = _pending_next() if pending else None
             if pending:
-                complete_sign_in(user, now, "password and new authenticator")
+                complete_sign_in(user, now, "password and new authenticator", language=str(get_locale()))
             db.session.commit()
             # The session version changed (other sessions end): this one continues under the new one.
             open_session(user, now, None if pending else session.get("signed_in_at"))

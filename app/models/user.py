@@ -35,6 +35,8 @@ class User(UserMixin, db.Model):
     recovery_code_hashes: Mapped[list | None] = mapped_column(JSON)
     # The time step of the last authenticator code accepted: a code is never accepted twice (RFC 6238 5.2).
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    # The language the person last used the app in; their alert emails are written in it.
+    language: Mapped[str] = mapped_column(String(5), default="en", server_default="en")
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
