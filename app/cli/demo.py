@@ -47,6 +47,7 @@ from app.auth import accounts
 from app.auth.passwords import verify_password
 from app.conditions.content import fold, library
 from app.extensions import db
+from app.intake.uploads import photo_rows, write_photos
 from app.models import (
     ANSWER,
     ANSWERED,
@@ -164,26 +165,12 @@ def skin_photo_jpeg(seed: int, size: tuple[int, int] = (1024, 768), quality: int
 def _attach_photos(consultation: ConsultationRequest, count: int, seed: int, saved: list[str]) -> None:
     """Generate, clean (the real pipeline) and store photos; `saved` collects keys to undo on failure."""
     limits = PhotoLimits.from_config(current_app.config)
-    storage = photo_storage()
-    for number in range(count):
-        size = (1024, 768) if (seed + number) % 3 else (768, 1024)
-        clean = clean_photo(skin_photo_jpeg(seed * 10 + number, size), limits)
-        key, thumbnail_key = storage.new_key(".jpg"), storage.new_key(".thumb.jpg")
-        storage.save(key, clean.jpeg)
-        saved.append(key)
-        storage.save(thumbnail_key, clean.thumbnail)
-        saved.append(thumbnail_key)
-        consultation.photos.append(
-            Photo(
-                storage_key=key,
-                thumbnail_key=thumbnail_key,
-                width=clean.width,
-                height=clean.height,
-                bytes=clean.size,
-                sha256=clean.sha256,
-                created_at=consultation.created_at,
-            )
-        )
+    cleaned = [
+        clean_photo(skin_photo_jpeg(seed * 10 + number, (1024, 768) if (seed + number) % 3 else (768, 1024)), limits)
+        for number in range(count)
+    ]
+    stored = write_photos(cleaned, photo_storage(), saved)
+    consultation.photos.extend(photo_rows(stored, consultation.created_at))
 
 
 # --- What the patients wrote ----------------------------------------------------------------------

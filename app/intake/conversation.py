@@ -25,7 +25,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import update
 from werkzeug.datastructures import FileStorage
 
 from app import audit, notify, sla
@@ -45,6 +44,7 @@ from app.models import (
     ConsultationRequest,
     Message,
     Photo,
+    update_if,
 )
 from app.photos import CleanPhoto, PhotoLimits
 from app.storage import PhotoStorage
@@ -235,7 +235,7 @@ def _back_to_the_dermatologist(consultation: ConsultationRequest, now: datetime,
         since = as_utc(now) - timedelta(days=follow_up_days(settings))
         allowed = allowed | ((ConsultationRequest.status == ANSWERED) & (ConsultationRequest.answered_at >= since))
     status = IN_REVIEW if consultation.claimed_by_id is not None else SUBMITTED
-    return _move(
+    return update_if(
         consultation,
         [allowed, _same_holder(consultation.claimed_by_id)],
         {"status": status, "updated_at": now},
@@ -255,19 +255,7 @@ def _record_reply(
     message = Message(kind=PATIENT_REPLY, author_id=None, body=body or None, created_at=now)
     consultation.messages.append(message)
     db.session.flush()  # the message id, for its photos, the audit row and the email's dedupe key
-    for photo, key, thumbnail_key in stored:
-        consultation.photos.append(
-            Photo(
-                message_id=message.id,
-                storage_key=key,
-                thumbnail_key=thumbnail_key,
-                width=photo.width,
-                height=photo.height,
-                bytes=photo.size,
-                sha256=photo.sha256,
-                created_at=now,
-            )
-        )
+    consultation.photos.extend(uploads.photo_rows(stored, now, message_id=message.id))
     sla.next_round(consultation, now)
     audit.record(
         "patient_replied", consultation=consultation, patient=True, detail=f"message {message.id}, {len(stored)} photos"
@@ -291,7 +279,7 @@ def _same_reply_just_sent(consultation: ConsultationRequest, body: str, now: dat
 
 def resolve(consultation: ConsultationRequest, now: datetime) -> None:
     """The patient is done after an answer: closed, and any follow-up clock still running stops."""
-    moved = _move(
+    moved = update_if(
         consultation,
         [
             ConsultationRequest.status.in_(RESOLVABLE),
@@ -309,7 +297,7 @@ def withdraw(consultation: ConsultationRequest, now: datetime) -> None:
 
     The round's clock keeps no stop time: it was cancelled, not met or missed (see app.sla.RoundFacts).
     """
-    moved = _move(
+    moved = update_if(
         consultation,
         [ConsultationRequest.status.in_(WITHDRAWABLE), ConsultationRequest.answered_at.is_(None)],
         _ended(WITHDRAWN, now),
@@ -322,15 +310,3 @@ def withdraw(consultation: ConsultationRequest, now: datetime) -> None:
 def _ended(status: str, now: datetime) -> dict:
     # closed_at for a withdrawal too: retention counts from the moment a request ended, however it ended.
     return {"status": status, "closed_at": now, "due_at": None, "clock_started_at": None, "updated_at": now}
-
-
-def _move(consultation: ConsultationRequest, conditions: list, values: dict) -> bool:
-    """UPDATE the request only if `conditions` still hold in the database; True if it did."""
-    result = db.session.execute(
-        update(ConsultationRequest)
-        .where(ConsultationRequest.id == consultation.id, *conditions)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.refresh(consultation)
-    return result.rowcount == 1

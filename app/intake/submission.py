@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from app import audit, notify
 from app.extensions import db
 from app.intake import uploads
-from app.models import SUBMITTED, ConsultationRequest, Photo, new_reference
+from app.models import SUBMITTED, ConsultationRequest, new_reference
 from app.photos import CleanPhoto
 from app.sla import start_clock
 from app.storage import PhotoStorage
@@ -151,18 +151,7 @@ def _insert(
         created_at=now,
         updated_at=now,
     )
-    for photo, key, thumbnail_key in stored:
-        consultation.photos.append(
-            Photo(
-                storage_key=key,
-                thumbnail_key=thumbnail_key,
-                width=photo.width,
-                height=photo.height,
-                bytes=photo.size,
-                sha256=photo.sha256,
-                created_at=now,
-            )
-        )
+    consultation.photos.extend(uploads.photo_rows(stored, now))
     token = consultation.issue_link(now)
     start_clock(consultation, now)
     db.session.add(consultation)

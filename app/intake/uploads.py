@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import BinaryIO
 
 from flask_babel import gettext, ngettext
 from werkzeug.datastructures import FileStorage
 
 from app.intake.pending import PendingPhotos
+from app.models import Photo
 from app.photos import CleanPhoto, PhotoLimits, PhotoRejected, clean_photo
 from app.storage import PhotoStorage
 
@@ -113,6 +115,25 @@ def write_photos(
         storage.save(thumbnail_key, photo.thumbnail)
         stored.append((photo, key, thumbnail_key))
     return stored
+
+
+def photo_rows(
+    stored: Sequence[tuple[CleanPhoto, str, str]], now: datetime, message_id: int | None = None
+) -> list[Photo]:
+    """The Photo rows for files write_photos() stored (with a patient's reply: its message id)."""
+    return [
+        Photo(
+            message_id=message_id,
+            storage_key=key,
+            thumbnail_key=thumbnail_key,
+            width=photo.width,
+            height=photo.height,
+            bytes=photo.size,
+            sha256=photo.sha256,
+            created_at=now,
+        )
+        for photo, key, thumbnail_key in stored
+    ]
 
 
 def remove_files(storage: PhotoStorage, keys: Sequence[str]) -> None:

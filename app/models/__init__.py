@@ -23,6 +23,7 @@ from app.models.consultation import (
     hash_token,
     new_access_token,
     new_reference,
+    update_if,
 )
 from app.models.outbox import FAILED, PENDING, SENT, OutboundEmail
 from app.models.user import ROLES, User
@@ -57,4 +58,5 @@ __all__ = [
     "hash_token",
     "new_access_token",
     "new_reference",
+    "update_if",
 ]

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, select
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -138,6 +138,22 @@ class PatientLink(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     request: Mapped[ConsultationRequest] = relationship(back_populates="links")
+
+
+def update_if(consultation: ConsultationRequest, conditions: list, values: dict) -> bool:
+    """UPDATE the request only if `conditions` still hold in the database; True if it did.
+
+    Claims, answers and patient actions all go through this, so that of two people acting on the
+    same request at once exactly one wins, on SQLite and PostgreSQL alike.
+    """
+    result = db.session.execute(
+        update(ConsultationRequest)
+        .where(ConsultationRequest.id == consultation.id, *conditions)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(consultation)
+    return result.rowcount == 1
 
 
 def find_by_token(token: str) -> ConsultationRequest | None:

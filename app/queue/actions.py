@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, update
+from sqlalchemy import case
 
 from app import audit, notify, sla
 from app.extensions import db
@@ -28,6 +28,7 @@ from app.models import (
     ConsultationRequest,
     Message,
     User,
+    update_if,
 )
 
 # Requests someone can still work on (a question may be pending with the patient).
@@ -51,18 +52,6 @@ class Answer:
     follow_up: str = ""
 
 
-def _conditional_update(consultation: ConsultationRequest, conditions: list, values: dict) -> bool:
-    """UPDATE the request only if `conditions` still hold in the database; True if it did."""
-    result = db.session.execute(
-        update(ConsultationRequest)
-        .where(ConsultationRequest.id == consultation.id, *conditions)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.refresh(consultation)
-    return result.rowcount == 1
-
-
 def _require_role(user: User, roles: tuple[str, ...]) -> None:
     if user.role not in roles:
         raise ActionRefused(_l("Your role cannot do this."))
@@ -71,7 +60,7 @@ def _require_role(user: User, roles: tuple[str, ...]) -> None:
 def claim(consultation: ConsultationRequest, user: User, now: datetime) -> None:
     """Take the request: only if nobody holds it. Of two simultaneous claims exactly one wins."""
     _require_role(user, CLINICAL_ROLES)
-    won = _conditional_update(
+    won = update_if(
         consultation,
         [ConsultationRequest.claimed_by_id.is_(None), ConsultationRequest.status.in_(WORKABLE_STATUSES)],
         {
@@ -100,7 +89,7 @@ def release(consultation: ConsultationRequest, user: User, now: datetime) -> Non
     if consultation.claimed_by_id != user.id:
         _require_role(user, COORDINATOR_ROLES)
     holder = consultation.claimed_by_id
-    released = _conditional_update(
+    released = update_if(
         consultation,
         [ConsultationRequest.claimed_by_id == holder, ConsultationRequest.claimed_by_id.is_not(None)],
         {
@@ -122,7 +111,7 @@ def reassign(consultation: ConsultationRequest, to: User, by: User, now: datetim
     holder = consultation.claimed_by_id
     if holder == to.id:
         raise ActionRefused(_l("%(name)s already has this request.", name=to.name))
-    moved = _conditional_update(
+    moved = update_if(
         consultation,
         [ConsultationRequest.status.in_(WORKABLE_STATUSES), _same_holder(holder)],
         {
@@ -146,7 +135,7 @@ def _take_turn(consultation: ConsultationRequest, author: User, new_status: str,
     """Move the request to `new_status` only while `author` holds it and it is still workable."""
     _require_role(author, CLINICAL_ROLES)
     extra = {"answered_at": now} if new_status == ANSWERED else {}
-    moved = _conditional_update(
+    moved = update_if(
         consultation,
         [
             ConsultationRequest.claimed_by_id == author.id,
