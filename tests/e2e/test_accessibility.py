@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.e2e.helpers import (
     PHONE,
@@ -125,6 +126,24 @@ def test_staff_pages_have_no_serious_accessibility_problems(live_server, page, c
 # --- Keyboard ------------------------------------------------------------------------------------
 
 
+def open_file_chooser_with_space(page):
+    """Press Space on the focused file input until the chooser opens (at most twice).
+
+    Headless Chromium under load now and then drops the first key press's user activation and opens
+    no chooser; a person would simply press again, and the second press still proves the keyboard works.
+    """
+    assert page.evaluate("document.activeElement && document.activeElement.type === 'file'")
+    for attempt in range(2):
+        try:
+            with page.expect_file_chooser(timeout=5_000) as chooser:
+                page.keyboard.press("Space")
+            return chooser.value
+        except PlaywrightTimeoutError:
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
 def test_photo_picker_works_with_the_keyboard_alone(live_server, page, tmp_path):
     rash = tmp_path / "rash.jpg"
     rash.write_bytes(photo_bytes(size=(640, 480)))
@@ -143,9 +162,7 @@ def test_photo_picker_works_with_the_keyboard_alone(live_server, page, tmp_path)
     expect(label).to_contain_text("Add photos")
 
     # Space on the picker opens the system's file chooser, as a click would.
-    with page.expect_file_chooser() as chooser:
-        page.keyboard.press("Space")
-    chooser.value.set_files(str(rash))
+    open_file_chooser_with_space(page).set_files(str(rash))
     previews = page.locator("#photo-previews .photo-preview")
     expect(previews).to_have_count(1)
 
