@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi:app
 
-.PHONY: run test e2e lint audit security bench install translations messages chromium db demo worker clean
+.PHONY: run test test-year-ahead e2e lint audit security bench install translations messages debian-packages db demo worker clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,8 +28,10 @@ messages: $(STAMP)
 		--ignore-pot-creation-date
 	rm -f translations/messages.pot
 
-chromium:
-	@scripts/ensure-chromium.sh
+# Chromium (browser tests), DejaVu fonts (screenshots, letters) and libfaketime (clock drills).
+debian-packages:
+	@scripts/ensure-debian.sh /usr/bin/chromium=chromium /usr/share/fonts/truetype/dejavu=fonts-dejavu-core \
+		/usr/bin/faketime=faketime
 
 db: install translations
 	$(BIN)/flask db upgrade
@@ -41,16 +43,22 @@ demo: db
 run: demo
 	@scripts/run-dev.sh
 
-test: install translations chromium
-	$(BIN)/ruff check .
+test: lint translations debian-packages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-e2e: install translations chromium
+# The suite (browser tests aside) with the system clock 400 days ahead: no test may depend on today's
+# date. libfaketime must leave the monotonic clock alone, or Python's timed waits hang.
+test-year-ahead: install translations debian-packages
+	FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f +400d $(BIN)/python -m pytest --ignore=tests/e2e $(PYTEST_ARGS)
+
+e2e: install translations debian-packages
 	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
 
+# Style, formatting, types (mypy, configured in pyproject.toml) and bandit: part of every `make test`.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/bandit -q -c pyproject.toml -r app
 
 # Known vulnerabilities in the pinned runtime packages (pip-audit asks PyPI's advisory data).

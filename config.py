@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = BASE_DIR / "instance"
@@ -127,6 +131,8 @@ class Config:
             if isinstance(default, bool):
                 settings[name] = _env_bool(raw)
             elif isinstance(default, int):
+                if not re.fullmatch(r"\s*-?\d+\s*", raw):
+                    raise ConfigError(name, raw, "a whole number")
                 settings[name] = int(raw)
             elif isinstance(default, list):
                 settings[name] = _env_list(raw)
@@ -135,7 +141,10 @@ class Config:
         if "DATABASE_URL" in os.environ:
             settings["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
         if "MAX_CONTENT_LENGTH" in os.environ:
-            settings["MAX_CONTENT_LENGTH"] = int(os.environ["MAX_CONTENT_LENGTH"])
+            raw = os.environ["MAX_CONTENT_LENGTH"]
+            if not raw.strip().isdigit():
+                raise ConfigError("MAX_CONTENT_LENGTH", raw, "a whole number of bytes")
+            settings["MAX_CONTENT_LENGTH"] = int(raw)
 
 
 class DevelopmentConfig(Config):
@@ -168,15 +177,16 @@ CONFIGS = {
 }
 
 
-def load(config_name: str | None = None) -> dict:
-    """Return the settings for an environment name (default: APP_CONFIG or development).
+def load(config_name: str | None = None, overrides: Mapping[str, Any] | None = None) -> dict:
+    """Return the checked settings for an environment name (default: APP_CONFIG or development).
 
     Tests ignore the environment, except TEST_DATABASE_URL, so that a developer's
-    MAIL_SERVER or DATABASE_URL never leaks into a test run.
+    MAIL_SERVER or DATABASE_URL never leaks into a test run. `overrides` go on top (tests, tools);
+    the result is checked with `validate`, so a wrong setting stops the process before it serves.
     """
     name = config_name or os.environ.get("APP_CONFIG", "development")
     if name not in CONFIGS:
-        raise RuntimeError(f"Unknown APP_CONFIG {name!r}; use one of {', '.join(CONFIGS)}")
+        raise ConfigError("APP_CONFIG", name, f"one of {', '.join(CONFIGS)}")
     cls = CONFIGS[name]
     settings = {key: getattr(cls, key) for key in dir(cls) if key.isupper()}
     if name == "testing":
@@ -184,9 +194,132 @@ def load(config_name: str | None = None) -> dict:
             settings["SQLALCHEMY_DATABASE_URI"] = os.environ["TEST_DATABASE_URL"]
     else:
         Config.apply_environment(settings)
+    settings.update(overrides or {})
     if not settings.get("MAX_CONTENT_LENGTH"):
         settings["MAX_CONTENT_LENGTH"] = settings["MAX_PHOTOS"] * settings["MAX_PHOTO_BYTES"] + 2 * 1024 * 1024
     if name == "production" and not settings.get("SECRET_KEY"):
-        raise RuntimeError("SECRET_KEY must be set in production")
+        raise ConfigError("SECRET_KEY", "", "a long random value (it must be set in production)")
     settings["CONFIG_NAME"] = name
+    validate(settings)
     return settings
+
+
+# --- Checking the settings when they are loaded ------------------------------------------------
+
+
+class ConfigError(RuntimeError):
+    """A setting with a value the app cannot run with: one line naming it, its value and what is allowed."""
+
+    def __init__(self, setting: str, value: object, allowed: str):
+        self.setting = setting
+        super().__init__(f"Setting {setting}={value!r} is not allowed: use {allowed}.")
+
+
+SUPPORTED_LANGUAGES = ("en", "lt")  # every language the interface and the articles are written in
+CALENDAR_MODES = ("calendar", "clinic")
+
+
+def _whole(low: int, high: int | None = None) -> Callable[[Any], bool]:
+    def check(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and low <= value <= (high or value)
+
+    return check
+
+
+def _rate_limit(value: Any) -> bool:
+    from limits import parse_many
+
+    try:
+        return isinstance(value, str) and bool(parse_many(value))
+    except ValueError:
+        return False
+
+
+def _time_zone(value: Any) -> bool:
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _holiday_country(value: Any) -> bool:
+    import holidays
+
+    return isinstance(value, str) and value in holidays.list_supported_countries()
+
+
+def _storage_backend(value: Any) -> bool:
+    return value == "local" or bool(isinstance(value, str) and re.fullmatch(r"[\w.]+:\w+", value))
+
+
+def _languages(value: Any) -> bool:
+    return isinstance(value, list | tuple) and bool(value) and set(value) <= set(SUPPORTED_LANGUAGES)
+
+
+def _base_url(value: Any) -> bool:
+    return isinstance(value, str) and bool(re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", value))
+
+
+# setting -> (is the value allowed?, what is allowed, in words)
+CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "SLA_CALENDAR": (lambda v: v in CALENDAR_MODES, "'calendar' (every hour counts) or 'clinic' (opening hours)"),
+    "CLINIC_OPENING_HOUR": (_whole(0, 23), "a whole hour from 0 to 23"),
+    "CLINIC_CLOSING_HOUR": (_whole(1, 24), "a whole hour from 1 to 24"),
+    "CLINIC_HOLIDAYS_COUNTRY": (_holiday_country, "a country code the holidays package knows, such as LT"),
+    "DISPLAY_TIMEZONE": (_time_zone, "an IANA time zone such as Europe/Vilnius"),
+    "RESPONSE_TARGET_HOURS": (_whole(1, 24 * 14), "a whole number of hours from 1 to 336"),
+    "SLA_WARNING_HOURS": (_whole(1, 24 * 14), "a whole number of hours from 1 to 336"),
+    "LANGUAGES": (_languages, f"a comma-separated list of {', '.join(SUPPORTED_LANGUAGES)}"),
+    "STAFF_ALERT_LANGUAGE": (lambda v: v in SUPPORTED_LANGUAGES, " or ".join(SUPPORTED_LANGUAGES)),
+    "BABEL_DEFAULT_LOCALE": (lambda v: v in SUPPORTED_LANGUAGES, " or ".join(SUPPORTED_LANGUAGES)),
+    "STORAGE_BACKEND": (_storage_backend, "'local' or 'package.module:factory'"),
+    "SUBMIT_RATE_LIMIT": (_rate_limit, "a rate such as '10 per hour'"),
+    "RESEND_RATE_LIMIT": (_rate_limit, "a rate such as '5 per hour'"),
+    "LOGIN_RATE_LIMIT": (_rate_limit, "a rate such as '20 per 5 minutes'"),
+    "PRIVATE_LINK_RATE_LIMIT": (_rate_limit, "a rate such as '120 per minute'"),
+    "TWO_FACTOR_RATE_LIMIT": (_rate_limit, "a rate such as '10 per 5 minutes'"),
+    "PHOTO_MAX_EDGE": (_whole(800, 8192), "a whole number of pixels from 800 to 8192"),
+    "THUMBNAIL_EDGE": (_whole(100, 1024), "a whole number of pixels from 100 to 1024"),
+    "MAX_PHOTOS": (_whole(1, 12), "a whole number from 1 to 12"),
+    "MAX_PHOTO_BYTES": (_whole(100_000, 100 * 1024 * 1024), "a number of bytes from 100000 to 104857600"),
+    "MAX_IMAGE_PIXELS": (_whole(1_000_000, 200_000_000), "a number of pixels from 1000000 to 200000000"),
+    "PATIENT_FOLLOW_UP_DAYS": (_whole(0, 365), "a whole number of days from 0 to 365"),
+    "RETENTION_DAYS": (_whole(1), "a whole number of days, at least 1"),
+    "OUTBOX_MAX_ATTEMPTS": (_whole(1, 100), "a whole number from 1 to 100"),
+    "OUTBOX_BACKOFF_SECONDS": (_whole(1), "a whole number of seconds, at least 1"),
+    "WORKER_INTERVAL_SECONDS": (_whole(1, 3600), "a whole number of seconds from 1 to 3600"),
+    "MAIL_PORT": (_whole(1, 65535), "a port number from 1 to 65535"),
+    "PUBLIC_BASE_URL": (_base_url, "an http(s) address such as https://clinic.example, without a query"),
+    "PROXY_FIX_HOPS": (_whole(0, 5), "a whole number of proxies from 0 to 5"),
+}
+
+
+def validate(settings: Mapping[str, Any]) -> None:
+    """Refuse settings the app cannot run with, before anything is served or sent."""
+    for name, (allowed, words) in CHECKS.items():
+        if name in settings and not allowed(settings[name]):
+            raise ConfigError(name, settings[name], words)
+    if settings["CLINIC_OPENING_HOUR"] >= settings["CLINIC_CLOSING_HOUR"]:
+        raise ConfigError(
+            "CLINIC_CLOSING_HOUR",
+            settings["CLINIC_CLOSING_HOUR"],
+            f"an hour after CLINIC_OPENING_HOUR ({settings['CLINIC_OPENING_HOUR']})",
+        )
+    if settings["SLA_WARNING_HOURS"] >= settings["RESPONSE_TARGET_HOURS"]:
+        raise ConfigError(
+            "SLA_WARNING_HOURS",
+            settings["SLA_WARNING_HOURS"],
+            f"fewer hours than RESPONSE_TARGET_HOURS ({settings['RESPONSE_TARGET_HOURS']})",
+        )
+    for name in ("STAFF_ALERT_LANGUAGE", "BABEL_DEFAULT_LOCALE"):
+        if settings[name] not in settings["LANGUAGES"]:
+            raise ConfigError(name, settings[name], f"one of LANGUAGES ({', '.join(settings['LANGUAGES'])})")
+    catalogues = Path(settings["BABEL_TRANSLATION_DIRECTORIES"])
+    for language in settings["LANGUAGES"]:
+        if language != "en" and not (catalogues / language / "LC_MESSAGES" / "messages.mo").is_file():
+            raise ConfigError(
+                "LANGUAGES",
+                ",".join(settings["LANGUAGES"]),
+                f"languages with a compiled catalogue; run `pybabel compile -d translations` for {language!r}",
+            )

@@ -7,10 +7,15 @@ Command-line flags (--bind, --workers) override both.
 
 import multiprocessing
 import os
+import sys
 
 from gunicorn.glogging import Logger
 
 from app.logs import redact
+
+# Not `import config`: gunicorn would read a module-level name `config` as one of its settings.
+from config import ConfigError
+from config import load as load_settings
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 # The usual rule of thumb, bounded so a large machine does not open too many database connections:
@@ -56,3 +61,11 @@ class RedactingLogger(Logger):
 
 
 logger_class = RedactingLogger
+
+
+def on_starting(server) -> None:
+    """Refuse to start with one clear line when a setting is wrong, before any worker boots and fails."""
+    try:
+        load_settings()
+    except ConfigError as error:
+        sys.exit(f"skin-clinic: {error}")

@@ -1,5 +1,13 @@
-"""Entry point for gunicorn: `gunicorn wsgi:app`."""
+"""Entry point for gunicorn (`gunicorn -c gunicorn.conf.py wsgi:app`) and the `flask` command line.
 
-from app import create_app
+A wrong setting stops the process here with one line naming it, before anything is served or sent.
+"""
 
-app = create_app()
+from config import ConfigError
+
+try:
+    from app import create_app
+
+    app = create_app()
+except ConfigError as error:
+    raise SystemExit(f"skin-clinic: {error}") from None

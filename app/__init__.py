@@ -48,10 +48,8 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
-    app.config.update(app_config.load(config_name))
+    app.config.update(app_config.load(config_name, overrides))
     logs.install()
-    if overrides:
-        app.config.update(overrides)
     os.makedirs(app.instance_path, exist_ok=True)
     os.makedirs(app.config["UPLOAD_DIR"], exist_ok=True)
 
@@ -74,10 +72,15 @@ def _install_middleware(app: Flask) -> None:
     from app.conditions.content import library
 
     articles = library(app.config["CONTENT_DIR"])
-    app.wsgi_app = page_cache.AnonymousResponseCache(app.wsgi_app, app.config["LANGUAGES"], articles.current_version)
+    # Wrapping app.wsgi_app is how Flask's documentation adds WSGI middleware; mypy sees a method there.
+    app.wsgi_app = page_cache.AnonymousResponseCache(  # type: ignore[method-assign]
+        app.wsgi_app, app.config["LANGUAGES"], articles.current_version
+    )
     if app.config["PROXY_FIX_HOPS"]:
         hops = app.config["PROXY_FIX_HOPS"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]  # middleware, as above
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+        )
 
 
 def _init_extensions(app: Flask) -> None:
@@ -147,7 +150,7 @@ def _select_locale() -> str:
     if not has_request_context():  # CLI and worker: emails pick their language with force_locale
         return current_app.config["BABEL_DEFAULT_LOCALE"]
     chosen = request.args.get("lang")
-    if chosen in languages:
+    if chosen is not None and chosen in languages:
         session["lang"] = chosen
         return chosen
     if session.get("lang") in languages:

@@ -1,5 +1,7 @@
 """Extension objects, created once here and bound to the app in create_app() (avoids import cycles)."""
 
+from typing import TYPE_CHECKING
+
 from flask_babel import Babel
 from flask_compress import Compress
 from flask_limiter import Limiter
@@ -18,6 +20,15 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+# The base class of the models. db.Model is built at run time from Base (adding the table name,
+# the query property and the app binding), so mypy cannot see it as a class; for type checking,
+# Base, which it derives from, stands in for it.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
+
 migrate = Migrate()
 mail = Mail()
 csrf = CSRFProtect()

@@ -14,12 +14,13 @@ import json
 import logging
 import smtplib
 from datetime import datetime, timedelta
+from typing import cast
 
 from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_mail import Connection, Message
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
@@ -184,15 +185,19 @@ def _claim_next(now: datetime) -> OutboundEmail | None:
     for email_id in candidates:
         if email_id is None:
             continue
-        claimed = db.session.execute(
-            update(OutboundEmail)
-            .where(
-                OutboundEmail.id == email_id,
-                OutboundEmail.status == PENDING,
-                OutboundEmail.next_attempt_at <= now,
-            )
-            .values(attempts=OutboundEmail.attempts + 1, next_attempt_at=now + CLAIM_LEASE)
-            .execution_options(synchronize_session=False)
+        # An UPDATE's result is a CursorResult (with rowcount); Session.execute is typed for any statement.
+        claimed = cast(
+            CursorResult,
+            db.session.execute(
+                update(OutboundEmail)
+                .where(
+                    OutboundEmail.id == email_id,
+                    OutboundEmail.status == PENDING,
+                    OutboundEmail.next_attempt_at <= now,
+                )
+                .values(attempts=OutboundEmail.attempts + 1, next_attempt_at=now + CLAIM_LEASE)
+                .execution_options(synchronize_session=False)
+            ),
         )
         db.session.commit()
         if claimed.rowcount == 1:
@@ -308,10 +313,14 @@ def _close(connection: Connection | None) -> None:
 
 def retry(email_id: int, now: datetime | None = None) -> bool:
     """Staff's "retry now" for a failed row: pending again with a fresh set of attempts."""
-    result = db.session.execute(
-        update(OutboundEmail)
-        .where(OutboundEmail.id == email_id, OutboundEmail.status == FAILED)
-        .values(status=PENDING, attempts=0, next_attempt_at=now or utcnow())
-        .execution_options(synchronize_session=False)
+    # An UPDATE's result is a CursorResult (with rowcount); Session.execute is typed for any statement.
+    result = cast(
+        CursorResult,
+        db.session.execute(
+            update(OutboundEmail)
+            .where(OutboundEmail.id == email_id, OutboundEmail.status == FAILED)
+            .values(status=PENDING, attempts=0, next_attempt_at=now or utcnow())
+            .execution_options(synchronize_session=False)
+        ),
     )
     return result.rowcount == 1

@@ -188,7 +188,9 @@ def _to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
     if icc_profile and image.mode in ("RGB", "CMYK", "L"):
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
-            return ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
+            converted = ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
+            if converted is not None:  # always: only inPlace=True returns None
+                return converted
         except (ImageCms.PyCMSError, OSError, TypeError, ValueError):
             pass  # a broken or mismatched profile: the pixels as they are beat refusing the photo
     return image if image.mode == "RGB" else image.convert("RGB")

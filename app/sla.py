@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from typing import overload
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -72,6 +73,10 @@ OVERDUE = "overdue"
 STOPPED = "stopped"  # no reply is owed right now (no running clock)
 
 
+@overload
+def time_left(due_at: datetime, now: datetime) -> timedelta: ...
+@overload
+def time_left(due_at: datetime | None, now: datetime) -> timedelta | None: ...
 def time_left(due_at: datetime | None, now: datetime) -> timedelta | None:
     """Time until the reply is due; negative once overdue, None when no clock is running."""
     if due_at is None:
@@ -81,9 +86,9 @@ def time_left(due_at: datetime | None, now: datetime) -> timedelta | None:
 
 def clock_state(due_at: datetime | None, now: datetime, settings: dict | None = None) -> str:
     """on_track, at_risk (SLA_WARNING_HOURS or less left), overdue (past due), or stopped (no clock)."""
-    remaining = time_left(due_at, now)
-    if remaining is None:
+    if due_at is None:
         return STOPPED
+    remaining = time_left(due_at, now)
     if remaining <= timedelta(0):
         return OVERDUE
     settings = settings if settings is not None else current_app.config
@@ -185,11 +190,13 @@ def request_state(consultation: ConsultationRequest, now: datetime, settings: di
     """The running clock's state, or once answered the last round's met/missed (stopped if no round yet)."""
     if consultation.due_at is not None:
         return clock_state(consultation.due_at, now, settings)
-    stopped = [clock for clock in consultation.clocks if clock.stopped_at is not None]
+    stopped = [
+        (clock.round, clock.due_at, clock.stopped_at) for clock in consultation.clocks if clock.stopped_at is not None
+    ]
     if not stopped:
         return STOPPED
-    last = max(stopped, key=lambda clock: clock.round)
-    return round_outcome(last.due_at, last.stopped_at)
+    _, due_at, stopped_at = max(stopped, key=lambda facts: facts[0])
+    return round_outcome(due_at, stopped_at)
 
 
 # --- Figures for the staff dashboard: plain values in, plain values out --------------------------
@@ -257,7 +264,7 @@ def first_response_hours(rounds: Iterable[RoundFacts], now: datetime, days: int)
     return sorted(
         (r.stopped_at - r.started_at).total_seconds() / 3600
         for r in rounds
-        if r.round == 1 and _in_window(r.stopped_at, now, days)
+        if r.round == 1 and r.stopped_at is not None and _in_window(r.stopped_at, now, days)
     )
 
 

@@ -105,6 +105,10 @@ class LocalStorage:
                 os.fsync(stream.fileno())
             os.chmod(temporary, 0o600)
             os.replace(temporary, target)
+            # Stamp the file and its folder with this process's clock: housekeeping measures ages
+            # against that clock, which a drill may have moved (libfaketime), not the kernel's.
+            os.utime(target)
+            os.utime(self.root)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary)

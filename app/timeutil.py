@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import overload
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -13,6 +14,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def as_utc(moment: datetime) -> datetime: ...
+@overload
+def as_utc(moment: None) -> None: ...
+@overload
+def as_utc(moment: datetime | None) -> datetime | None: ...
 def as_utc(moment: datetime | None) -> datetime | None:
     """Treat a naive datetime as UTC (SQLite returns naive values) and convert aware ones to UTC."""
     if moment is None:
@@ -22,6 +29,12 @@ def as_utc(moment: datetime | None) -> datetime | None:
     return moment.astimezone(UTC)
 
 
+@overload
+def local(moment: datetime) -> datetime: ...
+@overload
+def local(moment: None) -> None: ...
+@overload
+def local(moment: datetime | None) -> datetime | None: ...
 def local(moment: datetime | None) -> datetime | None:
     """A UTC moment in the clinic's display time zone (Europe/Vilnius by default)."""
     if moment is None:

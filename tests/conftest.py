@@ -7,6 +7,8 @@ the schema is created once and every table is emptied after each test.
 from __future__ import annotations
 
 import os
+import select
+import time
 
 import flask_babel
 import pytest
@@ -18,6 +20,15 @@ from app.extensions import db
 from tests.factories import login_as as _login_as
 
 ON_POSTGRES = os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql")
+
+if "faketime" in os.environ.get("LD_PRELOAD", ""):
+    # CI runs the suite a year ahead under libfaketime. Its 0.9.10 answers EINVAL to the absolute
+    # clock_nanosleep that Python's time.sleep (and so Popen.wait with a timeout) uses; select()
+    # waits the same time without that call. The app itself never sleeps (the worker waits on an Event).
+    def _sleep_without_clock_nanosleep(seconds: float) -> None:
+        select.select([], [], [], max(0.0, seconds))
+
+    time.sleep = _sleep_without_clock_nanosleep
 _schema_ready = False
 
 

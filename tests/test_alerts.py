@@ -158,8 +158,10 @@ def test_two_checks_at_once_queue_each_alert_once(tmp_path, database):
 # --- Moving the clock with libfaketime, as docs/operations-sla.md shows -----------------------------
 
 
-def flask_cli(database: Path, *args: str, faketime: str | None = None) -> subprocess.CompletedProcess:
-    """Run the real `flask` CLI in a new process against a SQLite file, optionally under faketime."""
+def flask_cli(database: Path, *args: str, later: timedelta | None = None) -> subprocess.CompletedProcess:
+    """Run the real `flask` CLI in a new process against a SQLite file, optionally under faketime
+    `later` than this process's clock (given as an absolute moment, so that it also holds when this
+    process itself runs under libfaketime, as CI's pass a year ahead does)."""
     env = {
         **os.environ,
         "APP_CONFIG": "development",
@@ -172,11 +174,13 @@ def flask_cli(database: Path, *args: str, faketime: str | None = None) -> subpro
     for name in ("MAIL_SERVER", "TEST_DATABASE_URL"):
         env.pop(name, None)
     command = [sys.executable, "-m", "flask", *args]
-    if faketime:
+    if later is not None:
         # libfaketime 0.9.10 also fakes the monotonic clock, which hangs Python's timed waits
         # (a limits timer thread at exit); the wall clock is all the check needs.
         env["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
-        command = ["faketime", "-f", faketime, *command]
+        env["TZ"] = "UTC"
+        moment = (utcnow() + later).strftime("@%Y-%m-%d %H:%M:%S")
+        command = ["faketime", "-f", moment, *command]
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
@@ -194,11 +198,11 @@ def test_faketime_moves_the_clock_for_flask_sla_check(tmp_path):
         assert now.returncode == 0, now.stderr
         assert "at risk: 0 request(s), overdue: 0 request(s)" in now.stdout
 
-        tomorrow_morning = flask_cli(database, "sla", "check", faketime="+21h")
+        tomorrow_morning = flask_cli(database, "sla", "check", later=timedelta(hours=21))
         assert tomorrow_morning.returncode == 0, tomorrow_morning.stderr
         assert "at risk: 1 request(s), overdue: 0 request(s), emails queued: 2" in tomorrow_morning.stdout
 
-        a_day_later = flask_cli(database, "sla", "check", faketime="+25h")
+        a_day_later = flask_cli(database, "sla", "check", later=timedelta(hours=25))
         assert "at risk: 0 request(s), overdue: 1 request(s), emails queued: 1" in a_day_later.stdout
         assert queued() == [
             ("sla_at_risk", STAFF_ALERTS),

@@ -14,10 +14,26 @@ from app.conditions.content import REQUIRED_SECTIONS, ContentError, Library, fol
 CONTENT = Path(__file__).resolve().parent.parent / "content" / "conditions"
 ENGLISH_FILES = sorted(p for p in CONTENT.glob("*.md") if "." not in p.stem)
 REQUIRED_SLUGS = {
-    "palmoplantar-pustulosis", "pityriasis-rosea", "peeling-skin-syndrome", "mycosis-fungoides",
-    "acne", "atopic-dermatitis", "psoriasis", "rosacea", "seborrhoeic-dermatitis", "contact-dermatitis",
-    "urticaria", "fungal-skin-infections", "warts", "vitiligo", "melasma", "moles-and-melanoma",
-    "hair-loss", "nail-fungus", "scabies", "hand-eczema",
+    "palmoplantar-pustulosis",
+    "pityriasis-rosea",
+    "peeling-skin-syndrome",
+    "mycosis-fungoides",
+    "acne",
+    "atopic-dermatitis",
+    "psoriasis",
+    "rosacea",
+    "seborrhoeic-dermatitis",
+    "contact-dermatitis",
+    "urticaria",
+    "fungal-skin-infections",
+    "warts",
+    "vitiligo",
+    "melasma",
+    "moles-and-melanoma",
+    "hair-loss",
+    "nail-fungus",
+    "scabies",
+    "hand-eczema",
 }
 
 
@@ -53,11 +69,12 @@ def test_markdown_html_is_sanitised(tmp_path):
     article = tmp_path / "demo.md"
     article.write_text(
         "---\ntitle: Demo\nsummary: s\nkey_facts: [a]\nrelated: [x]\nlast_reviewed: 2026-01-01\nsources: [b]\n---\n"
-        + sections + "\n<script>alert(1)</script>\n[x](javascript:alert(1))\n",
+        + sections
+        + "\n<script>alert(1)</script>\n[x](javascript:alert(1))\n",
         encoding="utf-8",
     )
     html = parse(article).html
-    assert "<script" not in html and "href=\"javascript" not in html
+    assert "<script" not in html and 'href="javascript' not in html
 
 
 def test_library_reloads_an_edited_file(tmp_path):
@@ -79,7 +96,7 @@ def test_fold_ignores_case_and_accents():
 def test_home_explains_three_steps(client):
     page = client.get("/").get_data(as_text=True)
     assert "How it works" in page
-    assert page.count('<li><h3>') >= 3
+    assert page.count("<li><h3>") >= 3
     assert "/consultation/new" in page
 
 
@@ -115,8 +132,12 @@ def test_index_lists_every_condition_a_to_z(client):
 
 @pytest.mark.parametrize(
     ("query", "expected"),
-    [("PSORIASIS", "psoriasis"), ("pityríasis", "pityriasis-rosea"), ("hives", "urticaria"),
-     ("PPP", "palmoplantar-pustulosis")],
+    [
+        ("PSORIASIS", "psoriasis"),
+        ("pityríasis", "pityriasis-rosea"),
+        ("hives", "urticaria"),
+        ("PPP", "palmoplantar-pustulosis"),
+    ],
 )
 def test_search_forgives_case_and_accents_and_finds_other_names(client, query, expected):
     page = client.get("/conditions/", query_string={"q": query}).get_data(as_text=True)

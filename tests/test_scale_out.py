@@ -50,6 +50,7 @@ from app.extensions import db
 from app.models import SENT, AuditEvent, ConsultationRequest, OutboundEmail, Photo, User
 from app.storage import StorageError, photo_storage
 from app.storage import new_key as storage_new_key
+from config import ConfigError
 from tests.conftest import ON_POSTGRES, build_app, empty_database, reset_database
 from tests.databases import DATABASES, shared_app
 from tests.factories import intake_answers, login_as, make_consultation, make_user, submit_request
@@ -313,8 +314,16 @@ def start_processes(env: dict[str, str], folder: Path, services: list[Service]) 
     return servers
 
 
+UNDER_FAKETIME = "faketime" in os.environ.get("LD_PRELOAD", "")
+
+
 @pytest.fixture(scope="module")
 def clinic(tmp_path_factory) -> Iterator[Clinic]:
+    if UNDER_FAKETIME:
+        # gunicorn sleeps with clock_nanosleep, which libfaketime 0.9.10 refuses (EINVAL), so these
+        # servers would run on the real clock while this browser runs a year ahead: every session
+        # cookie would look expired. The clinic's own clock rules are covered by the rest of the pass.
+        pytest.skip("the gunicorn cluster cannot share a clock moved by libfaketime")
     folder = tmp_path_factory.mktemp("scale-out")
     upload_dir = folder / "uploads"
     mail = MailServer().start()
@@ -725,6 +734,6 @@ def test_photos_go_to_the_storage_backend_the_settings_name(tmp_path):
 
 
 def test_an_unknown_storage_backend_is_a_clear_error(tmp_path):
-    app = build_app(tmp_path, STORAGE_BACKEND="s3")
-    with app.app_context(), pytest.raises(RuntimeError, match="STORAGE_BACKEND must be"):
-        photo_storage()
+    allowed = r"use 'local' or 'package\.module:factory'"
+    with pytest.raises(ConfigError, match=f"STORAGE_BACKEND='s3' is not allowed: {allowed}"):
+        build_app(tmp_path, STORAGE_BACKEND="s3")

@@ -35,9 +35,7 @@ def test_concurrent_writer_processes_all_succeed(tmp_path):
         assert db.session.execute(text("PRAGMA busy_timeout")).scalar() >= 15000
 
     context = multiprocessing.get_context("spawn")
-    processes = [
-        context.Process(target=_write_many, args=(url, str(tmp_path), writer)) for writer in range(WRITERS)
-    ]
+    processes = [context.Process(target=_write_many, args=(url, str(tmp_path), writer)) for writer in range(WRITERS)]
     for process in processes:
         process.start()
     for process in processes:

@@ -48,8 +48,8 @@ def pending_user(step: str) -> User | None:
     if not isinstance(pending, dict) or pending.get("step") != step:
         return None
     try:
-        age = utcnow().timestamp() - float(pending.get("since"))
-    except (TypeError, ValueError):
+        age = utcnow().timestamp() - float(pending["since"])
+    except (KeyError, TypeError, ValueError):
         return None
     if not 0 <= age <= PENDING_SECONDS:
         return None

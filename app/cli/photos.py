@@ -82,6 +82,11 @@ def commands() -> None:
 def orphans(delete: bool) -> None:
     """Report photo files without a row (older than an hour) and rows whose file is missing."""
     storage = photo_storage()
+    if not isinstance(storage, LocalStorage):
+        # The check reads the folder itself (file ages, partial writes); see docs/operations.md.
+        raise click.ClickException(
+            "`flask photos orphans` works only with the local folder storage (STORAGE_BACKEND=local)."
+        )
     report = find_orphans(storage)
     db.session.rollback()
     click.echo(f"Files without a photo row (older than an hour): {len(report.files)}")

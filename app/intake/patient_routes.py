@@ -220,6 +220,8 @@ ENDINGS = {
 @private_link_limit
 def end_consultation(token: str):
     """Mark resolved / withdraw: a confirmation page first (GET), then the change (POST)."""
+    if request.endpoint is None:  # never: it is set once the URL has matched this view
+        abort(404)
     action = request.endpoint.rsplit(".", 1)[1]
     consultation = _consultation_for(token)
     form = ConfirmForm()

@@ -28,7 +28,7 @@ PHOTO_ID_PATTERN = re.compile(r"^[a-f0-9]{32}$")
 
 
 def valid_submission_key(key: str | None) -> bool:
-    return bool(key) and bool(SUBMISSION_KEY_PATTERN.match(key))
+    return bool(key and SUBMISSION_KEY_PATTERN.match(key))
 
 
 class PendingPhotos:

@@ -89,7 +89,7 @@ def _plain(value: Any) -> Any:
 def exported_photos(consultation: ConsultationRequest) -> list[tuple[Photo, str, str]]:
     """(photo, file name in the zip, what it came with) for every photo the patient sent."""
     numbers = {entry.message.id: n for n, entry in enumerate(patient_thread(consultation), start=1)}
-    chosen = []
+    chosen: list[tuple[Photo, str, str]] = []
     for photo in consultation.photos:
         if photo.message_id is None:
             sent_with = "request"

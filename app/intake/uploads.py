@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import BinaryIO
+from typing import IO
 
 from flask_babel import gettext, ngettext
 from werkzeug.datastructures import FileStorage
@@ -79,7 +79,7 @@ def collect(
     return batch
 
 
-def _read_limited(stream: BinaryIO, max_bytes: int) -> bytes:
+def _read_limited(stream: IO[bytes], max_bytes: int) -> bytes:
     # One byte over the limit is enough to know the file is too big; never read more.
     return stream.read(max_bytes + 1)
 

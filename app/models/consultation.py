@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import date, datetime
+from typing import cast
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, select, update
+from sqlalchemy import JSON, CursorResult, Date, ForeignKey, Index, Integer, String, Text, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.extensions import Model, db
 from app.models.types import UTCDateTime
 from app.timeutil import utcnow
 
@@ -41,7 +42,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-class ConsultationRequest(db.Model):
+class ConsultationRequest(Model):
     __tablename__ = "consultation_requests"
     __table_args__ = (
         Index("ix_requests_status_due", "status", "due_at"),
@@ -127,7 +128,7 @@ class ConsultationRequest(db.Model):
         return f"<ConsultationRequest {self.reference} {self.status}>"
 
 
-class PatientLink(db.Model):
+class PatientLink(Model):
     """One private link to a request: the hash of the token in /c/<token>, never the token."""
 
     __tablename__ = "patient_links"
@@ -146,11 +147,15 @@ def update_if(consultation: ConsultationRequest, conditions: list, values: dict)
     Claims, answers and patient actions all go through this, so that of two people acting on the
     same request at once exactly one wins, on SQLite and PostgreSQL alike.
     """
-    result = db.session.execute(
-        update(ConsultationRequest)
-        .where(ConsultationRequest.id == consultation.id, *conditions)
-        .values(**values)
-        .execution_options(synchronize_session=False)
+    # An UPDATE's result is a CursorResult, which has the rowcount; Session.execute is typed for any statement.
+    result = cast(
+        CursorResult,
+        db.session.execute(
+            update(ConsultationRequest)
+            .where(ConsultationRequest.id == consultation.id, *conditions)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        ),
     )
     db.session.refresh(consultation)
     return result.rowcount == 1
@@ -163,7 +168,7 @@ def find_by_token(token: str) -> ConsultationRequest | None:
     ).scalar_one_or_none()
 
 
-class Photo(db.Model):
+class Photo(Model):
     """A cleaned re-encode of an uploaded photo (the original upload is never stored)."""
 
     __tablename__ = "photos"
@@ -190,7 +195,7 @@ INTERNAL_NOTE = "internal_note"
 MESSAGE_KINDS = (ANSWER, QUESTION, PATIENT_REPLY, INTERNAL_NOTE)
 
 
-class Message(db.Model):
+class Message(Model):
     __tablename__ = "messages"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -214,7 +219,7 @@ class Message(db.Model):
         return self.kind != INTERNAL_NOTE
 
 
-class ResponseClock(db.Model):
+class ResponseClock(Model):
     """One 24-hour promise: from submission (or a patient's reply) to the dermatologist's next message."""
 
     __tablename__ = "response_clocks"

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.types import UTCDateTime
 from app.timeutil import utcnow
 
@@ -16,7 +16,7 @@ SENT = "sent"
 FAILED = "failed"
 
 
-class OutboundEmail(db.Model):
+class OutboundEmail(Model):
     __tablename__ = "outbound_emails"
     __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, case, func, select
 
 from app.extensions import db
 from app.models import (
@@ -136,7 +136,7 @@ def tab_counts(user_id: int) -> dict[str, int]:
     request = ConsultationRequest
     is_open = request.status.in_(OPEN_STATUSES)
 
-    def count_where(condition) -> object:
+    def count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
     row = db.session.execute(

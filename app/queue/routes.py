@@ -164,10 +164,11 @@ def release_request(reference: str):
 def reassign_request(reference: str):
     consultation = _load(reference)
     form = _reassign_form(consultation)
-    if not form.validate_on_submit():
+    # The form accepts only the dermatologists it listed, so a valid choice is always found.
+    target = db.session.get(User, form.dermatologist.data) if form.validate_on_submit() else None
+    if target is None:
         flash(gettext("Choose a dermatologist to give the request to."), "error")
         return redirect(url_for("queue.detail", reference=consultation.reference))
-    target = db.session.get(User, form.dermatologist.data)
     return _act(
         reference,
         lambda c: reassign(c, target, _me(), utcnow()),

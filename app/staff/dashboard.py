@@ -94,8 +94,14 @@ def _open_requests(now: datetime, settings: dict, names: dict[int, str]) -> list
         .order_by(ConsultationRequest.due_at)
     ).all()
     return [
-        OpenRequest(reference, sla.clock_state(due_at, now, settings), due_at, names.get(claimed_by_id))
+        OpenRequest(
+            reference,
+            sla.clock_state(due_at, now, settings),
+            due_at,
+            names.get(claimed_by_id) if claimed_by_id is not None else None,
+        )
         for reference, due_at, claimed_by_id in rows
+        if due_at is not None  # as the query already ensures
     ]
 
 
@@ -223,7 +229,7 @@ def _cell(value: object) -> str:
 
 def csv_rows(figures: Figures) -> list[list[str]]:
     """The dashboard's figures as one tidy table: one figure per row."""
-    rows: list[list[object]] = [CSV_HEADER]
+    rows: list[list[object]] = [list(CSV_HEADER)]
     rows += [["open_requests", "now", "", state, count] for state, count in figures.open_counts.items()]
     for period in figures.periods:
         label = f"last {period.days} days"

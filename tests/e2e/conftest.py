@@ -83,7 +83,7 @@ def live_server(tmp_path) -> Iterator[LiveServer]:
 @pytest.fixture(scope="session")
 def browser():
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is not installed (run `make chromium`)")
+        pytest.skip(f"{CHROMIUM} is not installed (run `make debian-packages`)")
     sync_api = pytest.importorskip("playwright.sync_api")
     playwright = sync_api.sync_playwright().start()
     try:
