@@ -61,7 +61,10 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     _register_health(app)
 
     from app.cli import register_cli
+    from app.consultations.policies import Policies
 
+    # Built once from the checked settings; the rules get them explicitly (app/runtime.py for the doors).
+    app.extensions["clinic_policies"] = Policies.from_config(app.config)
     register_cli(app)
     _install_middleware(app)
     return app
@@ -69,12 +72,11 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
 
 def _install_middleware(app: Flask) -> None:
     """The anonymous page cache sits inside ProxyFix, so it sees the scheme and host the client used."""
-    from app.conditions.content import library
+    from app.conditions.library import articles
 
-    articles = library(app.config["CONTENT_DIR"])
     # Wrapping app.wsgi_app is how Flask's documentation adds WSGI middleware; mypy sees a method there.
     app.wsgi_app = page_cache.AnonymousResponseCache(  # type: ignore[method-assign]
-        app.wsgi_app, app.config["LANGUAGES"], articles.current_version
+        app.wsgi_app, app.config["LANGUAGES"], articles(app).current_version
     )
     if app.config["PROXY_FIX_HOPS"]:
         hops = app.config["PROXY_FIX_HOPS"]

@@ -24,6 +24,7 @@ from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
+from app.links import resolve
 from app.models import FAILED, PENDING, SENT, ConsultationRequest, OutboundEmail
 from app.timeutil import utcnow
 
@@ -98,10 +99,10 @@ def render(email: OutboundEmail, *, reveal_secrets: bool = True) -> tuple[str, s
     dropped from the body. Without reveal_secrets, sealed values (the private link) are replaced
     by a placeholder, for previews shown to staff.
     """
-    secrets = unseal(email.sealed_context)
+    secrets = resolve(unseal(email.sealed_context))
     if not reveal_secrets:
         secrets = dict.fromkeys(secrets, HIDDEN_VALUE)
-    values = {**(email.context or {}), **secrets, "language": email.language or "en"}
+    values = {**resolve(email.context or {}), **secrets, "language": email.language or "en"}
     with force_locale(email.language or "en"):
         text = render_template(f"emails/{email.template}.txt", **values)
         html = render_template(f"emails/{email.template}.html", **values)
@@ -123,10 +124,10 @@ DEFAULT_BATCH = 50
 MESSAGE_ERRORS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
 
 
-def backoff(attempts: int, settings: dict | None = None) -> timedelta:
-    """Wait after the `attempts`-th failure: OUTBOX_BACKOFF_SECONDS doubled each time, at most 6 hours."""
-    settings = settings if settings is not None else current_app.config
-    seconds = settings["OUTBOX_BACKOFF_SECONDS"] * 2 ** max(attempts - 1, 0)
+def backoff(attempts: int, base_seconds: int) -> timedelta:
+    """Wait after the `attempts`-th failure: `base_seconds` (OUTBOX_BACKOFF_SECONDS) doubled each time,
+    at most 6 hours."""
+    seconds = base_seconds * 2 ** max(attempts - 1, 0)
     return min(timedelta(seconds=seconds), MAX_BACKOFF)
 
 
@@ -253,7 +254,7 @@ def _record_failure(email: OutboundEmail, now: datetime, error: str) -> str:
         _wipe_secrets(email)
         result = FAILED
     else:
-        email.next_attempt_at = now + backoff(email.attempts)
+        email.next_attempt_at = now + backoff(email.attempts, current_app.config["OUTBOX_BACKOFF_SECONDS"])
         result = "retrying"
     db.session.commit()
     log.warning("outbox: email %s attempt %s %s", email.id, email.attempts, result)

@@ -12,7 +12,7 @@ Choosing the storage (STORAGE_BACKEND):
   app's settings and returns an object with the methods of `PhotoStorage` below. It is built once
   per app and shared by its threads, so it must be thread-safe (boto3 clients are).
 
-Photos kept while a patient corrects the form (app.intake.pending) always live under UPLOAD_DIR,
+Photos kept while a patient corrects the form (app.consultations.pending) always live under UPLOAD_DIR,
 whatever STORAGE_BACKEND says: with several machines UPLOAD_DIR is shared (or the load balancer
 keeps a browser on one machine). docs/operations.md says what an object-storage backend must do.
 """

@@ -5,10 +5,12 @@ from __future__ import annotations
 import itertools
 from datetime import datetime
 
-from app.auth.passwords import hash_password
+from app.consultations.clock import start_clock
+from app.consultations.policies import Policies
 from app.extensions import db
 from app.models import ConsultationRequest, User, new_reference
-from app.sla import start_clock
+from app.passwords import hash_password
+from app.runtime import policies
 from app.timeutil import utcnow
 
 DEFAULT_PASSWORD = "correct horse battery staple"
@@ -67,10 +69,19 @@ def make_consultation(
         consultation.claimed_by_id = claimed_by.id
         consultation.claimed_at = now
     token = consultation.issue_link(now)
-    start_clock(consultation, now)
+    start_clock(consultation, now, policies().response)
     db.session.add(consultation)
     db.session.commit()
     return consultation, token
+
+
+def use_settings(app, monkeypatch, **settings) -> Policies:
+    """Change settings for one test, with the policies the rules get rebuilt from them (as create_app does)."""
+    for name, value in settings.items():
+        monkeypatch.setitem(app.config, name, value)
+    rebuilt = Policies.from_config(app.config)
+    monkeypatch.setitem(app.extensions, "clinic_policies", rebuilt)
+    return rebuilt
 
 
 def login_as(client, user: User, password: str = DEFAULT_PASSWORD):

@@ -14,10 +14,11 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
+from app.consultations.alerts import check
+from app.consultations.clock import next_round, stop_clock
 from app.extensions import db
 from app.models import OutboundEmail
-from app.sla import next_round, stop_clock
-from app.sla_check import check
+from app.runtime import policies
 from app.timeutil import utcnow
 from tests.databases import DATABASES, run_together, shared_app
 from tests.factories import make_consultation, make_user
@@ -39,7 +40,7 @@ def queued(template: str | None = None) -> list[tuple[str, str]]:
 
 def check_at(moment: datetime) -> dict[str, int]:
     with time_machine.travel(moment, tick=False):
-        return check()
+        return check(policies())
 
 
 @pytest.fixture
@@ -115,7 +116,7 @@ def test_a_new_round_after_a_patient_reply_gets_its_own_alerts(app, team):
     check_at(WARNING_STARTS)
     stop_clock(consultation, WARNING_STARTS + timedelta(hours=1), ona)
     replied_at = SUBMITTED_AT + timedelta(days=2)
-    next_round(consultation, replied_at)
+    next_round(consultation, replied_at, policies().response)
     db.session.commit()
     assert check_at(replied_at + timedelta(hours=20)) == {"at_risk": 1, "overdue": 0, "emails": 2}
     keys = db.session.execute(select(OutboundEmail.dedupe_key).order_by(OutboundEmail.id)).scalars().all()
@@ -145,7 +146,7 @@ def test_two_checks_at_once_queue_each_alert_once(tmp_path, database):
         for _ in range(4):
             make_consultation(created_at=SUBMITTED_AT - timedelta(hours=5))  # already overdue
         with time_machine.travel(WARNING_STARTS + timedelta(hours=1), tick=False):
-            results = run_together(app, check, workers=2)
+            results = run_together(app, lambda: check(policies()), workers=2)
         # 8 at risk x (staff + 6 dermatologists) + 4 overdue x staff = 60 alerts, each once.
         assert sum(r["emails"] for r in results) == 60
         assert len(queued("sla_at_risk")) == 8 * 7 and len(queued("sla_overdue")) == 4

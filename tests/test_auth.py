@@ -9,10 +9,10 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from app.auth.passwords import verify_password
 from app.auth.signin import safe_next
 from app.extensions import db
 from app.models import AuditEvent, User
+from app.passwords import verify_password
 from tests.conftest import build_app, empty_database, reset_database
 from tests.factories import DEFAULT_PASSWORD, login_as, make_user
 

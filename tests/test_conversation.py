@@ -13,14 +13,16 @@ from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from app.consultations import conversation
+from app.consultations import staff_actions as actions
+from app.consultations.alerts import check as sla_check
+from app.consultations.policies import FollowUpPolicy
 from app.extensions import db
-from app.intake import conversation
 from app.models import AuditEvent, ConsultationRequest, Message, OutboundEmail, Photo, ResponseClock
 from app.outbox import deliver, render
 from app.photos import PhotoLimits, clean_photo
-from app.queue import actions
 from app.queue.listing import queue_page
-from app.sla_check import check as sla_check
+from app.runtime import policies
 from app.storage import LocalStorage, photo_storage
 from tests.conftest import build_app, empty_database, reset_database
 from tests.factories import make_consultation, make_photo, make_user, photo_bytes, stored_files
@@ -337,7 +339,7 @@ def test_a_reply_racing_a_change_of_status_is_refused_by_the_database(app, derm)
         connection.execute(ConsultationRequest.__table__.update().values(status="closed"))
     assert stale.status == "awaiting_patient"
     with pytest.raises(conversation.PatientActionRefused):
-        conversation.reply(stale, "Hello", [], now=T0, settings=app.config, storage=photo_storage())
+        conversation.reply(stale, "Hello", [], now=T0, policies=policies(), storage=photo_storage())
     assert replies_of(consultation) == []
 
 
@@ -362,7 +364,7 @@ def test_a_storage_failure_keeps_nothing_of_the_reply(app, derm, tmp_path):
     photos = [clean_photo(photo_bytes(), limits), clean_photo(photo_bytes("PNG"), limits)]
     storage = DiskFullAfter(tmp_path / "full", writes=3)  # the second photo's thumbnail fails
     with pytest.raises(OSError):
-        conversation.reply(consultation, REPLY, photos, now=T0, settings=app.config, storage=storage)
+        conversation.reply(consultation, REPLY, photos, now=T0, policies=policies(), storage=storage)
     assert storage.keys() == []
     consultation = reload(consultation)
     assert consultation.status == "awaiting_patient" and consultation.response_round == 1
@@ -421,10 +423,10 @@ def test_no_follow_up_once_the_window_has_passed(client, derm):
 
 
 def test_patient_choices_rule():
-    settings = {"PATIENT_FOLLOW_UP_DAYS": 14}
+    follow_up = FollowUpPolicy(days=14)
 
     def choices(status, answered_at=None, now=T0):
-        return conversation.patient_choices(ConsultationRequest(status=status, answered_at=answered_at), now, settings)
+        return conversation.patient_choices(ConsultationRequest(status=status, answered_at=answered_at), now, follow_up)
 
     assert choices("submitted") == conversation.PatientChoices(None, False, True, None)
     assert choices("awaiting_patient").reply == "answer_question"
@@ -488,7 +490,7 @@ def test_withdrawing_asks_first_then_takes_the_request_out_of_the_queue_with_no_
     assert ("withdrawn", None) in patient_audit(consultation)
     assert consultation.reference not in [row.reference for row in queue_page("open", derm.id).rows]
     # Long past the old due time, the 24-hour check finds nothing to alert about.
-    assert sla_check(now=T0 + timedelta(days=3))["emails"] == 0
+    assert sla_check(policies(), now=T0 + timedelta(days=3))["emails"] == 0
     assert 'id="status">Withdrawn</span>' in page_text(client.get(f"/c/{token}"))
 
 

@@ -41,14 +41,12 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
+from app.consultations.clock import AT_RISK, MET, MISSED, ON_TRACK, OVERDUE, next_round, stop_clock
 from app.extensions import db
 from app.models import AuditEvent, OutboundEmail
-from app.sla import (
-    AT_RISK,
-    MET,
-    MISSED,
-    ON_TRACK,
-    OVERDUE,
+from app.runtime import policies
+from app.staff.dashboard import build, chart, load_rounds
+from app.staff.figures import (
     RoundFacts,
     breaches_by_dermatologist,
     compliance,
@@ -56,12 +54,9 @@ from app.sla import (
     decided_at,
     first_response_hours,
     median,
-    next_round,
     outcome,
     percentile,
-    stop_clock,
 )
-from app.staff.dashboard import build, chart, load_rounds
 from tests.factories import make_consultation, make_user
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -78,7 +73,7 @@ def request_with_rounds(rounds, *, holder=None, status="answered"):
     consultation, _ = make_consultation(created_at=at(first_start), claimed_by=holder, status=status)
     for index, (started, stopped, by) in enumerate(rounds):
         if index:
-            next_round(consultation, at(started))
+            next_round(consultation, at(started), policies().response)
         if stopped is not None:
             stop_clock(consultation, at(stopped), by)
     db.session.commit()
@@ -175,7 +170,7 @@ def test_percentile_is_nearest_rank_and_empty_lists_have_no_figure():
 
 
 def test_build_collects_every_figure(app, clinic_month):
-    figures = build(NOW, app.config)
+    figures = build(NOW, policies().response, policies().zone)
     assert figures.open_counts == {ON_TRACK: 1, AT_RISK: 1, OVERDUE: 1}
     assert [r.state for r in figures.needs_attention] == [OVERDUE, AT_RISK]
     assert figures.needs_attention[1].dermatologist == "Dr Alpha"
@@ -186,7 +181,7 @@ def test_build_collects_every_figure(app, clinic_month):
 
 
 def test_chart_geometry_scales_bars_and_the_share_line(app, clinic_month):
-    figures = build(NOW, app.config)
+    figures = build(NOW, policies().response, policies().zone)
     c = figures.chart
     assert c.max_volume == 2 and len(c.bars) == 30
     plot_bottom = c.height - c.bottom

@@ -7,8 +7,8 @@ import io
 from PIL import Image, ImageChops, ImageFilter, ImageStat
 from sqlalchemy import func, select
 
-from app import sla
 from app.cli.demo import DEMO_ACCOUNTS, DEMO_CASES, skin_photo
+from app.consultations import clock as sla
 from app.extensions import db
 from app.models import (
     ANSWER,
@@ -25,6 +25,7 @@ from app.models import (
     ResponseClock,
     User,
 )
+from app.runtime import policies
 from app.storage import photo_storage
 from app.timeutil import utcnow
 
@@ -59,7 +60,7 @@ def assert_clocks_match_the_requests(requests: list[ConsultationRequest]) -> Non
         assert (current.stopped_at is None) == owed, request
         assert request.due_at == (current.due_at if owed else None), request
         for clock in clocks:
-            assert clock.due_at == sla.due_time(clock.started_at)
+            assert clock.due_at == sla.due_time(clock.started_at, policies().response)
             if clock.stopped_at is not None:
                 assert clock.stopped_by_id in dermatologists
                 assert clock.started_at <= clock.stopped_at
@@ -93,7 +94,7 @@ def test_seed_makes_a_request_in_every_state_the_queue_shows(app, runner):
     assert len(requests) == len(DEMO_CASES)
     assert {r.status for r in requests} >= {SUBMITTED, IN_REVIEW, AWAITING_PATIENT, ANSWERED, CLOSED}
     now = utcnow()
-    states = {sla.clock_state(r.due_at, now) for r in requests if r.status in OPEN_STATUSES}
+    states = {sla.clock_state(r.due_at, now, policies().response) for r in requests if r.status in OPEN_STATUSES}
     assert states == {sla.ON_TRACK, sla.AT_RISK, sla.OVERDUE}
     assert any(r.status == SUBMITTED for r in requests) and any(r.claimed_by_id for r in requests if r.is_open)
     assert any(r.response_round == 2 for r in requests), "a patient's reply starts a second round"

@@ -13,13 +13,14 @@ from flask import g, request_started
 from flask_babel import force_locale, ngettext, refresh
 from sqlalchemy import select
 
-from app.conditions.content import SECTIONS_BY_LANG, library, parse
+from app.conditions.content import SECTIONS_BY_LANG, Library, parse
 from app.extensions import db
 from app.models import ConsultationRequest, OutboundEmail
 from app.outbox import render
 from app.templating import when
+from tests.articles import app_reading, copy_of_the_library
 from tests.catalogs import LITHUANIAN_PO, ROOT, compile_catalogs, extract_messages, read_catalog
-from tests.factories import submit_request
+from tests.factories import submit_request, use_settings
 
 CONTENT = ROOT / "content" / "conditions"
 LITHUANIAN_ARTICLES = sorted(CONTENT.glob("*.lt.md"))
@@ -247,39 +248,94 @@ def test_a_translated_article_is_shown_in_lithuanian(client):
     assert "nėra, todėl jis rodomas anglų kalba" not in page
 
 
-def test_an_untranslated_article_falls_back_to_english_with_a_note(client):
-    page = text_of(client.get("/conditions/scabies?lang=lt"))
+@pytest.fixture
+def scabies_untranslated(tmp_path):
+    """Every article is translated now; a copy of the library without scabies.lt.md shows the fallback."""
+    content = copy_of_the_library(tmp_path / "conditions")
+    (content / "scabies.lt.md").unlink()
+    with app_reading(tmp_path, content) as app:
+        request_started.connect(_forget_language, app)
+        yield app.test_client()
+        request_started.disconnect(_forget_language, app)
+
+
+def test_an_untranslated_article_falls_back_to_english_with_a_note(scabies_untranslated):
+    page = text_of(scabies_untranslated.get("/conditions/scabies?lang=lt"))
+    assert page_language(page) == "lt"
     assert '<article class="article" lang="en">' in page
     assert "Šio straipsnio lietuvių kalba dar nėra, todėl jis rodomas anglų kalba." in page
-    assert "Causes and risk factors" in page
+    assert "Causes and risk factors" in page and "Priežastys ir rizikos veiksniai" not in page
+    translated = text_of(scabies_untranslated.get("/conditions/acne?lang=lt"))
+    assert "Šio straipsnio lietuvių kalba dar nėra" not in translated
 
 
-def test_index_and_home_show_lithuanian_titles_where_they_exist(client):
-    index = text_of(client.get("/conditions/?lang=lt"))
+def test_index_and_home_show_lithuanian_titles_where_they_exist(scabies_untranslated):
+    index = text_of(scabies_untranslated.get("/conditions/?lang=lt"))
     assert ">Atopinis dermatitas (egzema)</a>" in index and ">Atopic dermatitis (eczema)</a>" not in index
     assert '<li lang="en"><a href="/conditions/scabies">Scabies</a>' in index  # untranslated, marked English
     titles = re.findall(r'<a href="/conditions/[a-z-]+">([^<]+)</a>', index)
     assert titles.index("Spuogai (aknė)") > titles.index("Scabies")  # ordered by the title shown
-    home = text_of(client.get("/"))
+    home = text_of(scabies_untranslated.get("/"))
     assert ">Delnų ir padų pustuliozė</a>" in home
 
 
-def test_search_finds_articles_by_lithuanian_or_english_words(client):
+def test_every_article_is_listed_in_lithuanian(client):
+    index = text_of(client.get("/conditions/?lang=lt"))
+    assert '<li lang="en">' not in index
+    assert ">Niežai</a>" in index and ">Scabies</a>" not in index
+
+
+def found_slugs(page: str) -> list[str]:
+    return re.findall(r'<li(?: lang="[a-z]+")?><a href="/conditions/([a-z0-9-]+)">', page)
+
+
+def test_search_finds_articles_by_lithuanian_or_english_words(app, client):
     client.get("/?lang=lt")
     found = text_of(client.get("/conditions/", query_string={"q": "egzema"}))
-    assert "Atopinis dermatitas (egzema)" in found
-    assert "atitinka 1 straipsnis" in found
+    slugs = found_slugs(found)
+    # The eczemas, and the articles that name eczema among their other names or in their summary.
+    assert {"atopic-dermatitis", "hand-eczema", "dyshidrotic-eczema", "contact-dermatitis"} <= set(slugs)
+    assert len(slugs) == len(set(slugs)) > 1
+    with app.test_request_context("/"), force_locale("lt"):
+        count = ngettext("%(num)d article matches “%(q)s”.", "%(num)d articles match “%(q)s”.", len(slugs), q="egzema")
+    assert str(count) in found
     by_english_name = text_of(client.get("/conditions/", query_string={"q": "pityriasis rosea"}))
-    assert "Rausvoji dedervinė" in by_english_name
+    assert found_slugs(by_english_name) == ["pityriasis-rosea"] and "Rausvoji dedervinė" in by_english_name
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected", "also_fine"),
+    [
+        ("spuogai", "acne", {"rosacea", "perioral-dermatitis"}),
+        ("inkštirai", "acne", set()),
+        ("pleiskanos", "seborrhoeic-dermatitis", set()),
+        ("dedervinė", "fungal-skin-infections", {"pityriasis-rosea", "pityriasis-versicolor"}),
+        ("dedervine", "fungal-skin-infections", {"pityriasis-rosea", "pityriasis-versicolor"}),
+        ("niezai", "scabies", set()),
+        ("NIEŽAI", "scabies", set()),
+        ("saltlige", "cold-sores", set()),
+    ],
+)
+def test_search_understands_lay_words_with_or_without_lithuanian_letters(client, typed, expected, also_fine):
+    client.get("/?lang=lt")
+    slugs = set(found_slugs(text_of(client.get("/conditions/", query_string={"q": typed}))))
+    assert expected in slugs and slugs <= {expected} | also_fine
+
+
+def test_search_with_no_match_offers_a_consultation_in_lithuanian(client):
+    client.get("/?lang=lt")
+    page = text_of(client.get("/conditions/", query_string={"q": "zzzz"}))
+    assert found_slugs(page) == [] and 'href="/consultation/new"' in page
+    assert "Tokio straipsnio kol kas neturime." in page
 
 
 def test_library_lists_every_article_once_in_each_language():
-    articles = library(str(CONTENT))
+    articles = Library(CONTENT)
     english, lithuanian = articles.all("en"), articles.all("lt")
-    assert len(english) == len({c.slug for c in english}) == len(lithuanian)
+    assert len(english) == len({c.slug for c in english}) == len(lithuanian) == len(LITHUANIAN_ARTICLES)
     assert {c.slug for c in english} == {c.slug for c in lithuanian}
     assert all(c.lang == "en" for c in english)
-    assert {c.slug for c in lithuanian if c.lang == "lt"} >= {"acne", "pityriasis-rosea"}
+    assert all(c.lang == "lt" for c in lithuanian)
 
 
 def test_staff_alerts_follow_the_language_each_person_uses(client, app):
@@ -303,7 +359,7 @@ def test_staff_alerts_follow_the_language_each_person_uses(client, app):
     assert consultation.reference in render(to_lt)[0]
 
 
-def test_the_alert_desk_can_have_its_emails_in_lithuanian(client, app):
-    app.config["STAFF_ALERT_LANGUAGE"] = "lt"
+def test_the_alert_desk_can_have_its_emails_in_lithuanian(client, app, monkeypatch):
+    use_settings(app, monkeypatch, STAFF_ALERT_LANGUAGE="lt")
     submit_request(app.test_client())
     assert _email_to("alerts@clinic.example", "staff_new_request").language == "lt"

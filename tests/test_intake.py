@@ -15,9 +15,10 @@ from PIL import Image
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
+from app.consultations.submission import PatientDetails
+from app.consultations.submission import submit_request as store_request
 from app.extensions import db
-from app.intake.submission import PatientDetails
-from app.intake.submission import submit_request as store_request
+from app.links import resolve
 from app.models import ConsultationRequest, OutboundEmail, Photo, ResponseClock, find_by_token
 from app.outbox import render, unseal
 from app.photos import PhotoLimits, clean_photo
@@ -167,7 +168,7 @@ def test_submit_queues_confirmation_and_team_alerts_without_health_data(app, cli
 
     patient_email = next(e for e in emails if e.template == "request_received")
     assert "/c/" not in json.dumps(patient_email.context)  # the link is sealed, never in clear
-    token = unseal(patient_email.sealed_context)["link"].rsplit("/c/", 1)[1]
+    token = resolve(unseal(patient_email.sealed_context))["link"].rsplit("/c/", 1)[1]
     assert client.get(f"/c/{token}").status_code == 200
 
     health_words = [
@@ -498,6 +499,7 @@ def test_two_identical_posts_at_the_same_moment_make_one_request(shared_database
                     consent_version="t",
                     now=datetime.now(UTC),
                     storage=LocalStorage(app.config["UPLOAD_DIR"]),
+                    policies=app.extensions["clinic_policies"],
                 )
                 results.append((result.consultation.reference, result.duplicate))
         except Exception as error:  # reported below; a thread cannot fail the test itself
@@ -549,7 +551,7 @@ def test_kept_photos_of_abandoned_forms_are_swept_after_the_form_expires(app, cl
     import os
     import time
 
-    from app.intake.pending import PendingPhotos, sweep
+    from app.consultations.pending import PendingPhotos, sweep
 
     with app.test_request_context():
         photo = clean_photo(photo_bytes(), PhotoLimits.from_config(app.config))

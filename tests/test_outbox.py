@@ -78,8 +78,8 @@ def test_sealed_values_render_for_sending_and_stay_hidden_in_previews(app):
 
 
 def test_backoff_doubles_and_is_capped_at_six_hours(app):
-    assert [backoff(n).total_seconds() for n in range(1, 6)] == [60, 120, 240, 480, 960]
-    assert backoff(30) == timedelta(hours=6)
+    assert [backoff(n, 60).total_seconds() for n in range(1, 6)] == [60, 120, 240, 480, 960]
+    assert backoff(30, 60) == timedelta(hours=6)
 
 
 # --- Delivery ---------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 from flask import template_rendered
 
-from app.conditions.routes import articles
+from app.conditions.library import EXTENSION_KEY, articles
 from tests.factories import login_as, make_user
 
 
@@ -51,11 +51,22 @@ def test_an_edited_article_is_rendered_again(app, client):
     assert names.count("conditions/condition.html") == 2
 
 
+def test_each_app_builds_its_library_once_and_keeps_it_in_its_extensions(app, tmp_path):
+    from app.conditions.content import Library
+    from tests.conftest import build_app
+
+    assert isinstance(app.extensions[EXTENSION_KEY], Library)
+    assert articles() is articles(app) is app.extensions[EXTENSION_KEY]
+    other = build_app(tmp_path / "other", CONTENT_DIR=str(tmp_path))
+    assert articles(other) is not articles(app) and articles(other).folder == tmp_path
+
+
 def test_signed_in_staff_never_get_a_cached_page(app, client):
     client.get("/conditions/acne")  # an anonymous copy is now cached
     login_as(client, make_user("dermatologist"))
-    page = client.get("/conditions/acne").get_data(as_text=True)
-    assert "Sign out" in page
+    response = client.get("/conditions/acne")
+    assert "Sign out" in response.get_data(as_text=True)
+    assert response.headers["Cache-Control"] == "no-store, private"  # nor in any cache on the way
 
 
 def test_compressed_bodies_are_cached_per_encoding_and_decompress_to_the_page(app, client):

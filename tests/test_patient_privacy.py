@@ -14,13 +14,15 @@ from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from app.consultations import privacy
+from app.consultations import staff_actions as actions
+from app.consultations.audit import Actor
+from app.consultations.conversation import reply_draft_key
+from app.consultations.pending import PendingPhotos
 from app.extensions import db
-from app.intake import privacy
-from app.intake.conversation import reply_draft_key
-from app.intake.pending import PendingPhotos
-from app.models import AuditEvent, ConsultationRequest, Message, OutboundEmail, Photo, ResponseClock
+from app.models import AuditAction, AuditEvent, ConsultationRequest, Message, OutboundEmail, Photo, ResponseClock
 from app.outbox import render
-from app.queue import actions
+from app.runtime import policies
 from app.storage import photo_storage
 from tests.factories import make_consultation, make_photo, make_user, photo_bytes, stored_files
 
@@ -196,7 +198,9 @@ def test_erase_consultation_is_reusable_without_a_browser(app, derm):
     consultation, _token = make_consultation(status="closed")
     photo_key = make_photo(consultation).storage_key
     reference = consultation.reference
-    erased = privacy.erase_consultation(consultation, photo_storage(), action="purged")
+    erased = privacy.erase_consultation(
+        consultation, photo_storage(), policies().upload_dir, actor=Actor.system(), action=AuditAction.PURGED
+    )
     assert (erased.reference, erased.files_removed, erased.files_left) == (reference, 2, 0)
     assert not photo_storage().exists(photo_key)
     assert db.session.execute(select(func.count(ConsultationRequest.id))).scalar_one() == 0
@@ -218,7 +222,7 @@ def test_a_failed_erasure_changes_nothing(app, derm):
 
     event.listen(Session, "before_commit", database_goes_away, once=True)
     with pytest.raises(OperationalError):
-        privacy.erase_consultation(consultation, photo_storage(), patient=True)
+        privacy.erase_consultation(consultation, photo_storage(), policies().upload_dir, actor=Actor.patient())
     db.session.expire_all()
     assert db.session.get(ConsultationRequest, consultation.id) is not None
     assert rows(Photo, request_id=consultation.id) and photo_storage().exists(photo.storage_key)

@@ -9,6 +9,7 @@ import time_machine
 from sqlalchemy import func, select
 
 from app.extensions import db
+from app.links import resolve
 from app.models import AuditEvent, Message, OutboundEmail, hash_token
 from app.outbox import render, unseal
 from tests.conftest import build_app, empty_database, reset_database
@@ -132,7 +133,7 @@ def test_resend_gives_each_request_a_new_link_and_the_old_one_stops_working(clie
 
     email = db.session.execute(select(OutboundEmail).where(OutboundEmail.template == "link_resent")).scalar_one()
     assert email.recipient == "ona@example.com"
-    links = dict(unseal(email.sealed_context)["links"])
+    links = dict(resolve(unseal(email.sealed_context))["links"])
     assert set(links) == {first.reference, second.reference}
     new_token = links[first.reference].rsplit("/c/", 1)[1]
     assert client.get(f"/c/{new_token}").status_code == 200

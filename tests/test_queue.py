@@ -11,7 +11,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import event, select
 
+from app.consultations import staff_actions as actions
+from app.consultations.clock import ResponsePolicy, clock_state, time_left
 from app.extensions import db
+from app.links import resolve
 from app.models import (
     ANSWERED,
     AWAITING_PATIENT,
@@ -25,9 +28,8 @@ from app.models import (
     User,
     find_by_token,
 )
-from app.queue import actions
 from app.queue.listing import normalise_reference, queue_page
-from app.sla import clock_state, time_left
+from app.runtime import policies
 from app.timeutil import utcnow
 from tests.conftest import ON_POSTGRES, build_app, empty_database, reset_database
 from tests.factories import (
@@ -114,7 +116,7 @@ def signed_in_derm(client, derm):
 
 def test_clock_state_on_track_at_risk_overdue_and_stopped(app):
     now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-    settings = {"SLA_WARNING_HOURS": 4}
+    settings = ResponsePolicy(target_hours=24, warning_hours=4)
     assert clock_state(now + timedelta(hours=5), now, settings) == "on_track"
     assert clock_state(now + timedelta(hours=4), now, settings) == "at_risk"
     assert clock_state(now + timedelta(minutes=1), now, settings) == "at_risk"
@@ -565,7 +567,7 @@ def test_answer_stops_the_clock_emails_the_patient_and_is_audited(client, signed
     stored = json.dumps(email.context) + (email.sealed_context or "")
     for secret in ("eczema", "Emollient", "Hydrocortisone", "Secret rash", "Test Patient"):
         assert secret not in stored
-    assert email.context["lost_link"] == "http://localhost/consultation/link"
+    assert resolve(email.context["lost_link"]) == "http://localhost/consultation/link"
     assert audit_actions(consultation) == ["claimed", "viewed", "answered"]
 
     page = client.get(response.location).get_data(as_text=True)
@@ -669,24 +671,24 @@ def test_an_empty_note_is_refused_next_to_the_field(client, signed_in_derm):
 
 
 def test_patient_replied_alerts_the_holder_or_else_the_team(app, derm):
-    from app import notify
+    from app.consultations import notify
 
     held, _ = make_consultation(claimed_by=derm, status=AWAITING_PATIENT)
     reply = Message(kind="patient_reply", body="Here is the photo", request_id=held.id)
     db.session.add(reply)
     db.session.flush()
-    notify.patient_replied(held)
-    notify.patient_replied(held)  # the same reply never alerts twice
+    notify.patient_replied(held, policies().alerts)
+    notify.patient_replied(held, policies().alerts)  # the same reply never alerts twice
     db.session.commit()
     (email,) = outbox_for(held)
     assert (email.recipient, email.template) == (derm.email, "patient_replied")
-    assert email.context["link"] == f"http://localhost/queue/{held.reference}"
+    assert resolve(email.context["link"]) == f"http://localhost/queue/{held.reference}"
     assert "photo" not in json.dumps(email.context).lower()
 
     free, _ = make_consultation(status=SUBMITTED)
     db.session.add(Message(kind="patient_reply", body="More details", request_id=free.id))
     db.session.flush()
-    notify.patient_replied(free)
+    notify.patient_replied(free, policies().alerts)
     db.session.commit()
     assert {e.recipient for e in outbox_for(free)} == {"alerts@clinic.example", derm.email}
 
@@ -718,11 +720,11 @@ def test_reply_emails_render_with_a_subject_and_no_health_data(client, signed_in
     _subject, text, _html = render(answer_email)
     assert "/c/" not in text and "http://localhost/consultation/link" in text
 
-    from app import notify
+    from app.consultations import notify
 
     db.session.add(Message(kind="patient_reply", body="Yes, mostly at night", request_id=consultation.id))
     db.session.flush()
-    notify.patient_replied(consultation)
+    notify.patient_replied(consultation, policies().alerts)
     db.session.commit()
     subject, text, _html = render(outbox_for(consultation)[-1])
     assert subject == f"Patient replied: {consultation.reference}"

@@ -8,31 +8,31 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from app.sla import (
+from app.consultations.calendar import ClinicCalendar
+from app.consultations.clock import (
     AT_RISK,
     MET,
     MISSED,
     ON_TRACK,
     OVERDUE,
     STOPPED,
-    add_working_hours,
+    ResponsePolicy,
     clock_state,
     due_time,
-    is_working_day,
     next_round,
     request_state,
     round_state,
     stop_clock,
     time_left,
-    working_time_between,
 )
+from app.runtime import policies
 from app.timeutil import utcnow
-from tests.factories import make_consultation, make_user
+from tests.factories import make_consultation, make_user, use_settings
 
 VILNIUS = ZoneInfo("Europe/Vilnius")
 SUBMITTED_AT = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
-CALENDAR = {"RESPONSE_TARGET_HOURS": 24, "SLA_WARNING_HOURS": 4, "SLA_CALENDAR": "calendar"}
-CLINIC = {
+CALENDAR_SETTINGS = {"RESPONSE_TARGET_HOURS": 24, "SLA_WARNING_HOURS": 4, "SLA_CALENDAR": "calendar"}
+CLINIC_SETTINGS = {
     "RESPONSE_TARGET_HOURS": 24,
     "SLA_WARNING_HOURS": 4,
     "SLA_CALENDAR": "clinic",
@@ -41,6 +41,9 @@ CLINIC = {
     "CLINIC_HOLIDAYS_COUNTRY": "LT",
     "DISPLAY_TIMEZONE": "Europe/Vilnius",
 }
+CALENDAR = ResponsePolicy.from_config(CALENDAR_SETTINGS)
+CLINIC = ResponsePolicy.from_config(CLINIC_SETTINGS)
+OPENING_HOURS = ClinicCalendar.from_config(CLINIC_SETTINGS)
 
 
 def vilnius(*parts: int) -> datetime:
@@ -52,7 +55,7 @@ def vilnius(*parts: int) -> datetime:
 
 def test_a_reply_is_due_24_calendar_hours_after_submission(app):
     assert app.config["SLA_CALENDAR"] == "calendar"
-    assert due_time(SUBMITTED_AT) == SUBMITTED_AT + timedelta(hours=24)
+    assert due_time(SUBMITTED_AT, policies().response) == SUBMITTED_AT + timedelta(hours=24)
 
 
 DUE = SUBMITTED_AT + timedelta(hours=24)
@@ -74,8 +77,8 @@ def test_every_state_boundary_of_a_running_clock(app, label, moment, expected):
     assert consultation.due_at == DUE
     with time_machine.travel(moment, tick=False):
         now = utcnow()
-        assert clock_state(consultation.due_at, now) == expected
-        assert request_state(consultation, now) == expected
+        assert clock_state(consultation.due_at, now, CALENDAR) == expected
+        assert request_state(consultation, now, CALENDAR) == expected
         assert time_left(consultation.due_at, now) == DUE - moment
 
 
@@ -95,10 +98,10 @@ def test_an_answered_round_is_met_or_missed(app, reply_at, expected):
         stop_clock(consultation, utcnow(), dermatologist)
     later = reply_at + timedelta(days=3)
     assert consultation.due_at is None
-    assert clock_state(consultation.due_at, later) == STOPPED
-    assert request_state(consultation, later) == expected
+    assert clock_state(consultation.due_at, later, CALENDAR) == STOPPED
+    assert request_state(consultation, later, CALENDAR) == expected
     clock = consultation.clocks[0]
-    assert round_state(clock.due_at, clock.stopped_at, later) == expected
+    assert round_state(clock.due_at, clock.stopped_at, later, CALENDAR) == expected
 
 
 def test_a_patient_reply_starts_a_new_24_hour_round(app):
@@ -106,14 +109,14 @@ def test_a_patient_reply_starts_a_new_24_hour_round(app):
     consultation, _ = make_consultation(created_at=SUBMITTED_AT, claimed_by=dermatologist)
     stop_clock(consultation, SUBMITTED_AT + timedelta(hours=30), dermatologist)  # round 1 missed
     replied_at = SUBMITTED_AT + timedelta(hours=40)
-    next_round(consultation, replied_at)
+    next_round(consultation, replied_at, CALENDAR)
     assert consultation.response_round == 2
     assert consultation.due_at == replied_at + timedelta(hours=24)
-    assert request_state(consultation, replied_at + timedelta(hours=1)) == ON_TRACK
-    assert request_state(consultation, replied_at + timedelta(hours=20)) == AT_RISK
+    assert request_state(consultation, replied_at + timedelta(hours=1), CALENDAR) == ON_TRACK
+    assert request_state(consultation, replied_at + timedelta(hours=20), CALENDAR) == AT_RISK
     stop_clock(consultation, replied_at + timedelta(hours=2), dermatologist)
     assert [c.round for c in consultation.clocks] == [1, 2]
-    assert request_state(consultation, replied_at + timedelta(days=5)) == MET
+    assert request_state(consultation, replied_at + timedelta(days=5), CALENDAR) == MET
     assert consultation.first_response_at == SUBMITTED_AT + timedelta(hours=30)
 
 
@@ -121,7 +124,7 @@ def test_a_request_without_any_round_is_stopped(app):
     consultation, _ = make_consultation(created_at=SUBMITTED_AT)
     consultation.clocks.clear()
     consultation.due_at = None
-    assert request_state(consultation, SUBMITTED_AT) == STOPPED
+    assert request_state(consultation, SUBMITTED_AT, CALENDAR) == STOPPED
 
 
 # --- The clinic calendar: opening hours 8-20 in Vilnius, working days, Lithuanian holidays --------
@@ -141,7 +144,7 @@ def test_a_weekend_request_counts_from_monday_opening():
 def test_a_lithuanian_public_holiday_is_skipped_midsummer():
     # Tuesday 23 June 10-20 (10 h); Wednesday 24 June (Joninės) is a holiday;
     # Thursday 8-20 (12 h); Friday 8-10 (2 h).
-    assert not is_working_day(vilnius(2026, 6, 24, 12, 0).date(), CLINIC)
+    assert not OPENING_HOURS.is_working_day(vilnius(2026, 6, 24, 12, 0).date())
     assert due_time(vilnius(2026, 6, 23, 10, 0), CLINIC) == vilnius(2026, 6, 26, 10, 0)
 
 
@@ -159,9 +162,9 @@ def test_opening_hours_stay_at_8_to_20_local_across_the_summer_time_change():
 
 def test_working_time_between_counts_only_opening_hours():
     friday_noon, monday_noon = vilnius(2026, 11, 27, 12, 0), vilnius(2026, 11, 30, 12, 0)
-    assert working_time_between(friday_noon, monday_noon, CLINIC) == timedelta(hours=12)
-    assert working_time_between(monday_noon, friday_noon, CLINIC) == -timedelta(hours=12)
-    assert add_working_hours(friday_noon, 12, CLINIC) == monday_noon
+    assert OPENING_HOURS.working_time_between(friday_noon, monday_noon) == timedelta(hours=12)
+    assert OPENING_HOURS.working_time_between(monday_noon, friday_noon) == -timedelta(hours=12)
+    assert OPENING_HOURS.add_working_hours(friday_noon, 12) == monday_noon
 
 
 def test_clinic_calendar_warns_by_opening_hours_left():
@@ -179,13 +182,13 @@ def test_clinic_calendar_warns_by_opening_hours_left():
 
 
 def test_start_clock_uses_the_clinic_calendar_when_configured(app, monkeypatch):
-    monkeypatch.setitem(app.config, "SLA_CALENDAR", "clinic")
+    use_settings(app, monkeypatch, SLA_CALENDAR="clinic")
     consultation, _ = make_consultation(created_at=vilnius(2026, 11, 27, 19, 0))
     assert consultation.due_at == vilnius(2026, 12, 1, 19, 0)
     assert consultation.clocks[0].due_at == vilnius(2026, 12, 1, 19, 0)
 
 
 def test_a_calendar_without_opening_hours_is_refused():
-    closed = {**CLINIC, "CLINIC_OPENING_HOUR": 20, "CLINIC_CLOSING_HOUR": 8}
+    closed = ResponsePolicy.from_config({**CLINIC_SETTINGS, "CLINIC_OPENING_HOUR": 20, "CLINIC_CLOSING_HOUR": 8})
     with pytest.raises(ValueError, match="no opening hours"):
         due_time(vilnius(2026, 11, 27, 19, 0), closed)

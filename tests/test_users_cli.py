@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from app.auth.passwords import verify_password
 from app.extensions import db
 from app.models import AuditEvent, User
+from app.passwords import verify_password
 from tests.factories import make_user
 
 

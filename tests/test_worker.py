@@ -3,6 +3,7 @@ other; logs carry counts only; SIGTERM stops a real worker process gracefully.""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import queue
@@ -12,12 +13,16 @@ import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 
+from app.consultations.calendar import ClinicCalendar
+from app.consultations.clock import ResponsePolicy
 from app.extensions import db
 from app.outbox import enqueue
+from app.runtime import policies
 from tests.conftest import build_app, empty_database, reset_database
 from tests.factories import make_consultation, make_user
 from tests.smtp import MailServer, header
@@ -65,9 +70,10 @@ def test_a_failing_check_does_not_stop_delivery(mail_app, mail_server, caplog, m
     # pinned inside the target, so the check has to ask the (impossible) calendar how much time is left.
     with time_machine.travel(SUBMITTED_AT + timedelta(hours=1)):
         make_consultation(created_at=SUBMITTED_AT)  # an open request for the check to trip on
-        monkeypatch.setitem(mail_app.config, "SLA_CALENDAR", "clinic")
-        monkeypatch.setitem(mail_app.config, "CLINIC_OPENING_HOUR", 20)
-        monkeypatch.setitem(mail_app.config, "CLINIC_CLOSING_HOUR", 8)
+        # Settings are checked at start-up, so the impossible calendar is handed to the rules directly.
+        closed = ClinicCalendar(opening_hour=20, closing_hour=8, holidays_country="LT", zone=ZoneInfo("Europe/Vilnius"))
+        broken = dataclasses.replace(policies(), response=ResponsePolicy(24, 4, calendar=closed))
+        monkeypatch.setitem(mail_app.extensions, "clinic_policies", broken)
         enqueue("dr@clinic.example", "sla_overdue", context={"reference": "DRM-22TEST", "link": "x", "due_local": "y"})
         db.session.commit()
         with caplog.at_level(logging.INFO, logger="app"):

@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from app import audit
-from app.auth.accounts import find_by_email
-from app.auth.passwords import hash_password, needs_rehash, verify_password
-from app.models import User
+from app.accounts import find_by_email
+from app.models import AuditAction, User
+from app.passwords import hash_password, needs_rehash, verify_password
+from app.runtime import audit
 from app.timeutil import as_utc
 
 MAX_FAILED_LOGINS = 10
@@ -42,11 +42,11 @@ def check_password(email: str, password: str, now: datetime) -> User | None:
     user = find_by_email(email)
     if user is None:
         _spend_hash_time(password)
-        audit.record("failed_login", detail="unknown account")
+        audit(AuditAction.FAILED_LOGIN, detail="unknown account")
         return None
     if not user.active or is_locked(user, now):
         _spend_hash_time(password)
-        audit.record("failed_login", user=user, detail="inactive" if not user.active else "locked")
+        audit(AuditAction.FAILED_LOGIN, user=user, detail="inactive" if not user.active else "locked")
         return None
     if not verify_password(user.password_hash, password):
         count_failure(user, now, "wrong password")
@@ -64,7 +64,7 @@ def complete_sign_in(user: User, now: datetime, method: str = "password", langua
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
-    audit.record("login", user=user, detail=method)
+    audit(AuditAction.LOGIN, user=user, detail=method)
 
 
 def count_failure(user: User, now: datetime, detail: str) -> None:
@@ -74,7 +74,7 @@ def count_failure(user: User, now: datetime, detail: str) -> None:
         user.locked_until = now + LOCKOUT
         user.failed_logins = 0  # the next lock needs another full run of failures
         detail = f"{detail}; locked for 15 minutes"
-    audit.record("failed_login", user=user, detail=detail)
+    audit(AuditAction.FAILED_LOGIN, user=user, detail=detail)
 
 
 def session_expired(signed_in_at: float | None, last_seen: float | None, now: datetime, settings: dict) -> bool:

@@ -36,9 +36,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
 
-from app import audit
 from app.auth.signin import count_failure, is_locked
-from app.models import User
+from app.models import AuditAction, User
+from app.runtime import audit
 
 RECOVERY_CODE_COUNT = 10
 # No 0/o, 1/l/i: codes are read off paper. 12 characters of 31 give about 59 bits.
@@ -159,7 +159,7 @@ def confirm_enrolment(user: User, code: str, now: datetime) -> list[str] | None:
     user.totp_enabled_at = now
     user.totp_last_step = step
     user.session_version += 1
-    audit.record("totp_enabled", user=user)
+    audit(AuditAction.TOTP_ENABLED, user=user)
     return new_recovery_codes(user)
 
 
@@ -184,7 +184,7 @@ def turn_off(user: User, *, by: User | None = None) -> None:
     user.totp_last_step = None
     user.recovery_code_hashes = None
     user.session_version += 1
-    audit.record("user_updated", user=by or user, detail=f"user {user.id} two-step sign-in turned off")
+    audit(AuditAction.USER_UPDATED, user=by or user, detail=f"user {user.id} two-step sign-in turned off")
 
 
 # --- Checking a code -----------------------------------------------------------------------
@@ -230,7 +230,7 @@ def verify_second_factor(user: User, code: str | None, now: datetime) -> str | N
     the account for 15 minutes: a million possible codes cannot be tried through this door.
     """
     if not user.active or is_locked(user, now):
-        audit.record("failed_login", user=user, detail="inactive" if not user.active else "locked")
+        audit(AuditAction.FAILED_LOGIN, user=user, detail="inactive" if not user.active else "locked")
         return None
     secret = unseal_secret(user.totp_secret, user.id)
     step = _matching_step(secret, code, now, user.totp_last_step) if secret and is_enabled(user) else None

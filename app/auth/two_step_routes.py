@@ -10,14 +10,14 @@ from flask import current_app, flash, redirect, render_template, request, sessio
 from flask_babel import get_locale, gettext, ngettext
 from flask_login import current_user, login_required
 
-from app import audit
 from app.auth import bp, totp
 from app.auth.forms import AuthenticatorCodeForm, SecondStepForm
 from app.auth.routes import PENDING_KEY, open_session, start_session
 from app.auth.session import load_user
 from app.auth.signin import complete_sign_in, safe_next
 from app.extensions import db, limiter
-from app.models import User
+from app.models import AuditAction, User
+from app.runtime import audit
 from app.timeutil import utcnow
 
 # Time allowed between the password and the code (or finishing the app's set-up).
@@ -177,7 +177,7 @@ def new_recovery_codes():
         flash(gettext("That code did not work. Type the newest code from your authenticator app."), "error")
         return redirect(url_for("auth.two_step"))
     codes = totp.new_recovery_codes(user)
-    audit.record("user_updated", user=user, detail=f"user {user.id} made new recovery codes")
+    audit(AuditAction.USER_UPDATED, user=user, detail=f"user {user.id} made new recovery codes")
     db.session.commit()
     return _show_recovery_codes(codes, None)
 

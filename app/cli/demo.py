@@ -44,12 +44,14 @@ from flask.cli import AppGroup
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 from sqlalchemy import delete, func, insert, select
 
-from app import audit, sla
-from app.auth import accounts
-from app.auth.passwords import verify_password
-from app.conditions.content import fold, library
+from app import accounts
+from app.conditions.content import fold
+from app.conditions.library import articles
+from app.consultations import audit
+from app.consultations import clock as sla
+from app.consultations.audit import Actor
+from app.consultations.uploads import photo_rows, write_photos
 from app.extensions import db
-from app.intake.uploads import photo_rows, write_photos
 from app.models import (
     ANSWER,
     ANSWERED,
@@ -61,6 +63,7 @@ from app.models import (
     QUESTION,
     STATUSES,
     SUBMITTED,
+    AuditAction,
     AuditEvent,
     ConsultationRequest,
     Message,
@@ -72,7 +75,9 @@ from app.models import (
     hash_token,
 )
 from app.models.consultation import REFERENCE_ALPHABET
+from app.passwords import verify_password
 from app.photos import PhotoLimits, clean_photo
+from app.runtime import policies
 from app.storage import photo_storage
 from app.timeutil import utcnow
 
@@ -431,7 +436,7 @@ def build_request(
         closed_at=None,
         **_patient_fields(rng, case.slug, number, created),
     )
-    sla.start_clock(draft, created)
+    sla.start_clock(draft, created, policies().response)
     draft.link_hash = hash_token(demo_token(key))
     if case.story != NEW:
         _play_story(draft, case, dermatologists[case.holder or 0], now)
@@ -461,7 +466,7 @@ def _play_story(draft: DraftRequest, case: DemoCase, dermatologist: User, now: d
         if case.story == REPLIED:
             back = now - timedelta(hours=case.patient_reply_ago or 0)
             draft.messages.append(_message(PATIENT_REPLY, None, back, REPLY_TEXT))
-            sla.next_round(draft, back)
+            sla.next_round(draft, back, policies().response)
             draft.status, draft.updated_at = IN_REVIEW, back
         return
     answer = _message(ANSWER, dermatologist, replied, **_answer_fields(draft.condition_slug))
@@ -487,7 +492,8 @@ def _record_story(consultation: ConsultationRequest) -> None:
         if at is None:
             continue
         user = db.session.get(User, user_id) if user_id else None
-        event = audit.record(action, consultation=consultation, user=user, patient=user is None)
+        actor = Actor.system(user) if user is not None else Actor.patient()
+        event = audit.record(AuditAction(action), actor, consultation=consultation)
         event.at = at
 
 
@@ -523,7 +529,7 @@ def _clock_row(request_id: int, clock: ResponseClock) -> dict:
 
 def create_bulk(numbers: list[int], dermatologists: list[User], now: datetime, references: References) -> None:
     """Bulk rows: one executemany INSERT per table per batch (Core: the ORM would split rows by their None columns)."""
-    slugs = [condition.slug for condition in library(current_app.config["CONTENT_DIR"]).all()]
+    slugs = [condition.slug for condition in articles().all()]
     requests = ConsultationRequest.__table__
     for start in range(0, len(numbers), BATCH_SIZE):
         drafts = [
@@ -669,7 +675,7 @@ def _state_counts() -> str:
             demo, ConsultationRequest.status.in_(OPEN_STATUSES), ConsultationRequest.due_at < now + timedelta(days=1)
         )
     ).scalars()
-    clocks = Counter(sla.clock_state(due_at, now) for due_at in open_due)
+    clocks = Counter(sla.clock_state(due_at, now, policies().response) for due_at in open_due)
     labels = {SUBMITTED: "new", IN_REVIEW: "claimed", AWAITING_PATIENT: "awaiting patient", ANSWERED: "answered"}
     parts = [f"{by_status[status]} {labels.get(status, status)}" for status in STATUSES if by_status.get(status)]
     text = f"{sum(by_status.values())} ({', '.join(parts)})" if parts else "none"

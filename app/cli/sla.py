@@ -5,7 +5,9 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
-from app.sla import AT_RISK, OVERDUE
+from app.consultations.alerts import check
+from app.consultations.clock import AT_RISK, OVERDUE
+from app.runtime import policies
 
 
 @click.group("sla", help="The 24-hour response target.")
@@ -17,9 +19,7 @@ def commands() -> None:
 @with_appcontext
 def check_command() -> None:
     """Queue alerts for requests at risk or overdue; each alert is queued once, however often this runs."""
-    from app.sla_check import check
-
-    counts = check()
+    counts = check(policies())
     click.echo(
         f"at risk: {counts[AT_RISK]} request(s), overdue: {counts[OVERDUE]} request(s), "
         f"emails queued: {counts['emails']}"

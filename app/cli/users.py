@@ -7,7 +7,7 @@ from flask.cli import with_appcontext
 from flask_babel import force_locale
 from sqlalchemy import select
 
-from app.auth import accounts
+from app import accounts
 from app.extensions import db
 from app.models import ROLES, User
 

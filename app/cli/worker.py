@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import click
@@ -25,11 +25,16 @@ log = logging.getLogger("app.worker")
 
 def run_once() -> dict[str, int]:
     """One round: queue due alerts first, so that they go out in the same round, then deliver."""
+    from app.consultations.alerts import check
     from app.outbox import deliver
-    from app.sla_check import check
+    from app.runtime import policies
 
     counts: dict[str, int] = {}
-    for name, step in (("sla check", check), ("mail delivery", deliver)):
+    steps: tuple[tuple[str, Callable[[], dict[str, int]]], ...] = (
+        ("sla check", lambda: check(policies())),
+        ("mail delivery", deliver),
+    )
+    for name, step in steps:
         try:
             counts.update(step())
         except Exception as error:  # one bad round must not stop the worker; only the type is logged

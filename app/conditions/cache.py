@@ -2,7 +2,8 @@
 
 Condition pages are the same for every anonymous reader of a language, so rendering the
 templates and compressing the HTML on every request is wasted work. Pages for signed-in
-staff (a CSRF token in the sign-out form) or with a flashed message are never cached.
+staff (a CSRF token in the sign-out form, and drafts) or with a flashed message are never
+cached, here or anywhere else: they are sent with Cache-Control: no-store, private.
 Entries are keyed by the full path, the language and the library's version, so an edited
 article shows at once; the cache is bounded (least recently used entries go first).
 """
@@ -14,11 +15,13 @@ from collections import OrderedDict
 from collections.abc import Callable
 from functools import wraps
 
-from flask import Flask, Request, current_app, request, session
+from flask import Flask, Request, current_app, make_response, request, session
 from flask_babel import get_locale
 from flask_login import current_user
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
+
+from app.conditions.library import articles
 
 MAX_ENTRIES = 512
 NOT_CACHED = "-"
@@ -77,24 +80,30 @@ def page_key(req: Request) -> str:
 def _key_for(req: Request) -> str:
     if not _shareable():
         return NOT_CACHED
-    from app.conditions.routes import articles
-
     return f"{req.full_path}|{get_locale()}|{articles().current_version()}"
 
 
 def _shareable() -> bool:
+    # A signed-in reader is staff, whose pages may show drafts: never shareable.
     return request.method == "GET" and not current_user.is_authenticated and not session.get("_flashes")
 
 
 def cached_page(view: Callable) -> Callable:
-    """Serve the view's HTML from memory for anonymous readers; render it on a miss."""
+    """Serve the view's HTML from memory for anonymous readers; render it on a miss.
+
+    A personal page (signed-in staff, a flashed message) is rendered afresh and marked
+    no-store, so no cache between here and the browser keeps a staff view or a draft either.
+    """
 
     @wraps(view)
     def wrapper(*args, **kwargs):
         pages: LRUCache = current_app.extensions["page_cache"]
         key = page_key(request)
-        if not key.endswith(NOT_CACHED):
-            request.environ[SHAREABLE] = True
+        if key.endswith(NOT_CACHED):
+            response = make_response(view(*args, **kwargs))
+            response.headers["Cache-Control"] = "no-store, private"
+            return response
+        request.environ[SHAREABLE] = True
         html = pages.get(key)
         if html is None:
             html = view(*args, **kwargs)

@@ -1,45 +1,56 @@
-"""Public pages: home, the A-Z index with search, condition pages, sitemap.xml and robots.txt."""
+"""Public pages: home, the A-Z index with search, condition pages, sitemap.xml and robots.txt.
+
+Signed-in staff also see draft articles (marked as drafts); everyone else never does.
+"""
 
 from __future__ import annotations
 
 import json
 
-from flask import Response, abort, current_app, render_template, request, url_for
+from flask import Response, abort, render_template, request, url_for
 from flask_babel import get_locale
+from flask_login import current_user
 
 from app.conditions import bp
 from app.conditions.cache import cached_page
-from app.conditions.content import Condition, index_letter, library
+from app.conditions.content import Condition, index_letter
+from app.conditions.library import articles
+from app.conditions.review import MedicalReview, medical_review
 
+__all__ = ["articles"]  # app/intake imports articles from here
 
-def articles():
-    return library(current_app.config["CONTENT_DIR"])
+FEATURED_SLUGS = (
+    "palmoplantar-pustulosis",
+    "pityriasis-rosea",
+    "acne",
+    "atopic-dermatitis",
+    "psoriasis",
+    "moles-and-melanoma",
+)
 
 
 def _lang() -> str:
     return str(get_locale() or "en")
 
 
+def _staff() -> bool:
+    """Only staff have accounts, so anyone signed in may see drafts."""
+    return bool(current_user.is_authenticated)
+
+
 @bp.get("/")
 @cached_page
 def home():
-    featured_slugs = (
-        "palmoplantar-pustulosis",
-        "pityriasis-rosea",
-        "acne",
-        "atopic-dermatitis",
-        "psoriasis",
-        "moles-and-melanoma",
-    )
-    conditions = [c for c in (articles().get(slug, _lang())[0] for slug in featured_slugs) if c]
-    return render_template("conditions/home.html", featured=conditions)
+    found = (articles().get(slug, _lang(), include_drafts=_staff())[0] for slug in FEATURED_SLUGS)
+    return render_template("conditions/home.html", featured=[c for c in found if c])
 
 
 @bp.get("/conditions/")
 @cached_page
 def index():
     query = request.args.get("q", "").strip()[:100]
-    conditions = articles().search(query, _lang()) if query else articles().all(_lang())
+    library, lang, staff = articles(), _lang(), _staff()
+    conditions = library.search(query, lang, include_drafts=staff) if query else library.all(lang, include_drafts=staff)
     letters: dict[str, list[Condition]] = {}
     for condition in conditions:
         letters.setdefault(index_letter(condition.title), []).append(condition)
@@ -49,21 +60,24 @@ def index():
 @bp.get("/conditions/<slug>")
 @cached_page
 def condition(slug: str):
-    article, fell_back = articles().get(slug, _lang())
+    library, lang, staff = articles(), _lang(), _staff()
+    article, fell_back = library.get(slug, lang, include_drafts=staff)
     if article is None:
         abort(404)
-    related = [c for c in (articles().get(s, _lang())[0] for s in article.related) if c]
+    related = [c for c in (library.get(s, lang, include_drafts=staff)[0] for s in article.related) if c]
+    review = medical_review(article)
     return render_template(
         "conditions/condition.html",
         condition=article,
+        review=review,
         related=related,
         fell_back=fell_back,
-        json_ld=_json_ld(article),
+        json_ld=_json_ld(article, review),
     )
 
 
-def _json_ld(article: Condition) -> str:
-    data = {
+def _json_ld(article: Condition, review: MedicalReview) -> str:
+    data: dict = {
         "@context": "https://schema.org",
         "@type": "MedicalWebPage",
         "name": article.title,
@@ -77,6 +91,8 @@ def _json_ld(article: Condition) -> str:
         },
         "url": url_for("conditions.condition", slug=article.slug, _external=True),
     }
+    if review.reviewer is not None:
+        data["reviewedBy"] = {"@type": "Person", "name": review.reviewer}
     # </script> cannot appear inside the JSON: escape '<' so text can never close the tag.
     return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
 
@@ -88,10 +104,10 @@ def sitemap():
         url_for("conditions.index", _external=True),
         url_for("intake.new", _external=True),
     ]
-    entries = [(url, None) for url in pages]
+    entries: list[tuple[str, str | None]] = [(url, None) for url in pages]
     entries += [
         (url_for("conditions.condition", slug=c.slug, _external=True), c.last_reviewed.isoformat())
-        for c in articles().all()
+        for c in articles().all()  # published articles only, whoever asks
     ]
     xml = render_template("conditions/sitemap.xml", entries=entries)
     return Response(xml, mimetype="application/xml")

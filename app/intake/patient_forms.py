@@ -8,7 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, MultipleFileField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from app.intake.conversation import MAX_REPLY_LENGTH, clean_text
+from app.consultations.conversation import MAX_REPLY_LENGTH, clean_text
 
 
 class ReplyForm(FlaskForm):

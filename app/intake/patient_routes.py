@@ -3,7 +3,7 @@ mark the consultation resolved, withdraw it, download their data, erase it.
 
 Every action is a POST with a CSRF token, answered with a redirect (post/redirect/get), rate-limited
 like the page itself and audited as the patient. Views stay thin: the rules are in
-app.intake.conversation and app.intake.privacy. The page itself is app.intake.routes.private; the
+app.consultations.conversation and app.consultations.privacy. The page itself is app.intake.routes.private; the
 `private_page` helper below gives its template the thread, the choices and the reply form.
 """
 
@@ -29,15 +29,16 @@ from flask_wtf.csrf import validate_csrf
 from sqlalchemy.exc import SQLAlchemyError
 from wtforms import ValidationError
 
-from app import audit
+from app.consultations import conversation, privacy, uploads
+from app.consultations.conversation import PatientActionRefused, PatientChoices, ThreadEntry
+from app.consultations.pending import PendingPhotos
 from app.extensions import csrf, db
-from app.intake import bp, conversation, privacy, uploads
-from app.intake.conversation import PatientActionRefused, PatientChoices, ThreadEntry
+from app.intake import bp
 from app.intake.patient_forms import ConfirmForm, EraseForm, ReplyForm
-from app.intake.pending import PendingPhotos
 from app.intake.routes import _consultation_for, _no_store, _private_image, private_link_limit
-from app.models import ConsultationRequest, Message
+from app.models import AuditAction, ConsultationRequest, Message
 from app.photos import ACCEPTED_MIME_TYPES, PhotoLimits
+from app.runtime import audit, client_address, current_actor, policies
 from app.storage import photo_storage
 from app.timeutil import utcnow
 
@@ -74,7 +75,7 @@ def private_page(
     notice: str | None = None,
     photos_lost: bool = False,
 ) -> PrivatePage:
-    choices = conversation.patient_choices(consultation, utcnow(), current_app.config)
+    choices = conversation.patient_choices(consultation, utcnow(), policies().follow_up)
     return PrivatePage(
         choices=choices,
         thread=conversation.patient_thread(consultation, messages),
@@ -93,7 +94,7 @@ def _private_page_helper() -> dict:
 
 def _show_page(consultation: ConsultationRequest, token: str, status: int, **page_values):
     """The private page again (a reply that needs correcting): it shows health data, so it is audited."""
-    audit.record("viewed", consultation=consultation, patient=True, detail="reply form")
+    audit(AuditAction.VIEWED, consultation=consultation, patient=True, detail="reply form")
     db.session.commit()
     html = render_template(
         "intake/private.html",
@@ -163,8 +164,9 @@ def _send_reply(consultation: ConsultationRequest, token: str, form: ReplyForm, 
             form.body.data or "",
             batch.photos,
             now=utcnow(),
-            settings=current_app.config,
+            policies=policies(),
             storage=photo_storage(),
+            address=client_address(),
         )
     except PatientActionRefused as refused:
         batch.keep_for_later(draft)
@@ -201,7 +203,7 @@ def reply_draft_photo(token: str, photo_id: str):
     data = _draft(consultation).thumbnail(photo_id)
     if data is None:
         abort(404)
-    audit.record("photo_viewed", consultation=consultation, patient=True, detail="reply photo not sent yet")
+    audit(AuditAction.PHOTO_VIEWED, consultation=consultation, patient=True, detail="reply photo not sent yet")
     db.session.commit()
     return _private_image(data)
 
@@ -229,12 +231,10 @@ def end_consultation(token: str):
         return _confirmation_page(consultation, token, action, form)
     rule, done = ENDINGS[action]
     try:
-        rule(consultation, utcnow())
+        rule(consultation, utcnow(), address=client_address())
     except PatientActionRefused as refused:
-        db.session.rollback()
         flash(str(refused), "error")
         return _back_to_page(token)
-    db.session.commit()
     if done == "resolved":
         flash(gettext("Thank you. Your consultation is closed. We hope your skin feels better soon."), "success")
     else:
@@ -243,11 +243,11 @@ def end_consultation(token: str):
 
 
 def _confirmation_page(consultation: ConsultationRequest, token: str, action: str, form, status: int = 200):
-    choices = conversation.patient_choices(consultation, utcnow(), current_app.config)
+    choices = conversation.patient_choices(consultation, utcnow(), policies().follow_up)
     allowed = {"resolve": choices.resolve, "withdraw": choices.withdraw, "erase": True}[action]
     if not allowed:
         return _back_to_page(token)
-    audit.record("viewed", consultation=consultation, patient=True, detail=f"{action} confirmation")
+    audit(AuditAction.VIEWED, consultation=consultation, patient=True, detail=f"{action} confirmation")
     db.session.commit()
     html = render_template("intake/confirm.html", consultation=consultation, token=token, action=action, form=form)
     return _no_store(make_response(html, status))
@@ -262,7 +262,7 @@ def export(token: str):
     """A zip with data.json and the photos; a POST, so link scanners and prefetchers never trigger it."""
     consultation = _consultation_for(token)
     archive = privacy.export_archive(consultation, photo_storage())
-    audit.record("exported", consultation=consultation, patient=True)
+    audit(AuditAction.EXPORTED, consultation=consultation, patient=True)
     db.session.commit()
     response = send_file(
         archive,
@@ -286,7 +286,9 @@ def erase(token: str):
         return _confirmation_page(consultation, token, "erase", form)
     if not form.validate_on_submit():
         return _confirmation_page(consultation, token, "erase", form, status=422)
-    erased = privacy.erase_consultation(consultation, photo_storage(), patient=True)
+    erased = privacy.erase_consultation(
+        consultation, photo_storage(), policies().upload_dir, actor=current_actor(patient=True)
+    )
     session["erased_reference"] = erased.reference
     return redirect(url_for("intake.erased"), code=303)
 

@@ -1,8 +1,8 @@
 """Patient intake views: the consultation form, the confirmation, the private page and its photos,
 and 'lost your link?'.
 
-Views stay thin: the rules live in app.intake.submission (storing a request), app.intake.uploads
-and app.photos (checking photos) and app.intake.pending (photos kept while the form is corrected).
+Views stay thin: the rules live in app.consultations.submission (storing a request), app.consultations.uploads
+and app.photos (checking photos) and app.consultations.pending (photos kept while the form is corrected).
 """
 
 from __future__ import annotations
@@ -28,14 +28,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from wtforms.fields import SelectChoice
 
-from app import audit
 from app.conditions.routes import articles
+from app.consultations import submission, uploads
+from app.consultations.pending import PendingPhotos, sweep, valid_submission_key
 from app.extensions import db, limiter
-from app.intake import bp, submission, uploads
+from app.intake import bp
 from app.intake.forms import ConsultationForm, ResendLinkForm
-from app.intake.pending import PendingPhotos, sweep, valid_submission_key
-from app.models import ConsultationRequest, Photo, find_by_token, new_access_token
+from app.models import AuditAction, ConsultationRequest, Photo, find_by_token, new_access_token
 from app.photos import ACCEPTED_MIME_TYPES, PhotoLimits
+from app.runtime import audit, client_address, policies
 from app.storage import StorageError, photo_storage
 from app.timeutil import utcnow
 
@@ -111,6 +112,7 @@ def _store(form: ConsultationForm, key: str, batch: uploads.PhotoBatch, pending:
             consent_version=current_app.config["CONSENT_VERSION"],
             now=utcnow(),
             storage=photo_storage(),
+            policies=policies(),
         )
     except (SQLAlchemyError, OSError, submission.SubmissionFailed) as error:
         # The type only: database errors can quote the values they failed on, and those are health data.
@@ -264,7 +266,7 @@ def received():
     if consultation is not None and token and find_by_token(token) is not consultation:
         token = None  # the link was replaced since ('lost your link?'): only the email has the new one
     if consultation is not None:
-        audit.record("viewed", consultation=consultation, patient=True, detail="confirmation")
+        audit(AuditAction.VIEWED, consultation=consultation, patient=True, detail="confirmation")
         db.session.commit()
     link = url_for("intake.private", token=token, _external=True) if consultation and token else None
     return _no_store(make_response(render_template("intake/received.html", consultation=consultation, link=link)))
@@ -286,7 +288,7 @@ def _consultation_for(token: str) -> ConsultationRequest:
 @private_link_limit
 def private(token: str):
     consultation = _consultation_for(token)
-    audit.record("viewed", consultation=consultation, patient=True)
+    audit(AuditAction.VIEWED, consultation=consultation, patient=True)
     db.session.commit()
     html = render_template(
         "intake/private.html",
@@ -324,7 +326,7 @@ def _serve_photo(token: str, storage_key: str, thumbnail: bool):
     except (StorageError, OSError):
         abort(404)
     detail = f"photo {found.id}" + (" thumbnail" if thumbnail else "")
-    audit.record("photo_viewed", consultation=consultation, patient=True, detail=detail)
+    audit(AuditAction.PHOTO_VIEWED, consultation=consultation, patient=True, detail=detail)
     db.session.commit()
     return _private_image(data)
 
@@ -354,7 +356,7 @@ def _no_store(response: Response) -> Response:
 def resend():
     form = ResendLinkForm()
     if form.validate_on_submit():
-        submission.resend_links(form.email.data)
+        submission.resend_links(form.email.data, address=client_address())
         # The same words whether or not the address is known: this page must not reveal who asked us.
         flash(
             gettext(

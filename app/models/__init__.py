@@ -1,6 +1,6 @@
 """SQLAlchemy models, one module per part of the domain."""
 
-from app.models.audit import AUDIT_ACTIONS, AuditEvent
+from app.models.audit import AUDIT_ACTIONS, ActorKind, AuditAction, AuditEvent
 from app.models.consultation import (
     ANSWER,
     ANSWERED,
@@ -23,10 +23,9 @@ from app.models.consultation import (
     hash_token,
     new_access_token,
     new_reference,
-    update_if,
 )
 from app.models.outbox import FAILED, PENDING, SENT, OutboundEmail
-from app.models.user import ROLES, User
+from app.models.user import ROLES, Role, User
 
 __all__ = [
     "ANSWER",
@@ -46,6 +45,8 @@ __all__ = [
     "STATUSES",
     "SUBMITTED",
     "WITHDRAWN",
+    "ActorKind",
+    "AuditAction",
     "AuditEvent",
     "ConsultationRequest",
     "Message",
@@ -53,10 +54,10 @@ __all__ = [
     "PatientLink",
     "Photo",
     "ResponseClock",
+    "Role",
     "User",
     "find_by_token",
     "hash_token",
     "new_access_token",
     "new_reference",
-    "update_if",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -11,30 +12,41 @@ from app.extensions import Model
 from app.models.types import UTCDateTime
 from app.timeutil import utcnow
 
-# Actions recorded; details never carry health data.
-AUDIT_ACTIONS = (
-    "viewed",
-    "photo_viewed",
-    "claimed",
-    "released",
-    "reassigned",
-    "answered",
-    "asked",
-    "noted",
-    "patient_replied",
-    "resolved",
-    "withdrawn",
-    "exported",
-    "erased",
-    "login",
-    "failed_login",
-    "logout",
-    "link_resent",
-    "user_created",
-    "user_updated",
-    "totp_enabled",
-    "purged",
-)
+
+class AuditAction(StrEnum):
+    """Everything the audit log records; details never carry health data."""
+
+    VIEWED = "viewed"
+    PHOTO_VIEWED = "photo_viewed"
+    CLAIMED = "claimed"
+    RELEASED = "released"
+    REASSIGNED = "reassigned"
+    ANSWERED = "answered"
+    ASKED = "asked"
+    NOTED = "noted"
+    PATIENT_REPLIED = "patient_replied"
+    RESOLVED = "resolved"
+    WITHDRAWN = "withdrawn"
+    EXPORTED = "exported"
+    ERASED = "erased"
+    LOGIN = "login"
+    FAILED_LOGIN = "failed_login"
+    LOGOUT = "logout"
+    LINK_RESENT = "link_resent"
+    USER_CREATED = "user_created"
+    USER_UPDATED = "user_updated"
+    TOTP_ENABLED = "totp_enabled"
+    PURGED = "purged"
+
+
+AUDIT_ACTIONS = tuple(AuditAction)
+
+
+class ActorKind(StrEnum):
+    USER = "user"  # a signed-in staff account
+    PATIENT = "patient"  # the holder of a private link
+    ANONYMOUS = "anonymous"  # a visitor, e.g. a failed sign-in
+    SYSTEM = "system"  # the CLI or the worker
 
 
 class AuditEvent(Model):
@@ -43,7 +55,6 @@ class AuditEvent(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    # "user", "patient" (holder of the private link), "system" or "anonymous".
     actor_kind: Mapped[str] = mapped_column(String(12))
     action: Mapped[str] = mapped_column(String(30))
     request_id: Mapped[int | None] = mapped_column(

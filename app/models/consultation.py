@@ -5,26 +5,29 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import date, datetime
-from typing import cast
 
-from sqlalchemy import JSON, CursorResult, Date, ForeignKey, Index, Integer, String, Text, select, update
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.consultations.states import OPEN, Status
 from app.extensions import Model, db
 from app.models.types import UTCDateTime
 from app.timeutil import utcnow
 
-# Status flow: submitted -> in_review -> (awaiting_patient <-> in_review) -> answered -> closed; or withdrawn.
-SUBMITTED = "submitted"
-IN_REVIEW = "in_review"
-AWAITING_PATIENT = "awaiting_patient"
-ANSWERED = "answered"
-CLOSED = "closed"
-WITHDRAWN = "withdrawn"
-STATUSES = (SUBMITTED, IN_REVIEW, AWAITING_PATIENT, ANSWERED, CLOSED, WITHDRAWN)
-OPEN_STATUSES = (SUBMITTED, IN_REVIEW)  # a dermatologist owes the patient a reply
+# The statuses, their groups and the allowed moves live in app.consultations.states; these names
+# are the same members, for code that reads better with a bare name.
+SUBMITTED = Status.SUBMITTED
+IN_REVIEW = Status.IN_REVIEW
+AWAITING_PATIENT = Status.AWAITING_PATIENT
+ANSWERED = Status.ANSWERED
+CLOSED = Status.CLOSED
+WITHDRAWN = Status.WITHDRAWN
+STATUSES = tuple(Status)
+OPEN_STATUSES = OPEN
 
 # No 0/O, 1/I/L: a patient reading the reference over the phone should not have to guess.
+STATUS_CHECK = "status IN ({})".format(", ".join(f"'{status.value}'" for status in Status))
+
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 
 
@@ -51,13 +54,14 @@ class ConsultationRequest(Model):
         # The queue's "awaiting patient" and "answered" tabs sort by these within a status.
         Index("ix_requests_status_updated", "status", "updated_at"),
         Index("ix_requests_status_answered", "status", "answered_at"),
+        CheckConstraint(STATUS_CHECK, name="ck_requests_status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(String(12), unique=True)
     # The one-time key carried by the form, so a double click or a resent form makes one request.
     submission_key: Mapped[str | None] = mapped_column(String(64), unique=True)
-    status: Mapped[str] = mapped_column(String(20), default=SUBMITTED)
+    status: Mapped[str] = mapped_column(String(20), default=Status.SUBMITTED.value)
     language: Mapped[str] = mapped_column(String(5), default="en")
 
     patient_name: Mapped[str] = mapped_column(String(120))
@@ -139,26 +143,6 @@ class PatientLink(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     request: Mapped[ConsultationRequest] = relationship(back_populates="links")
-
-
-def update_if(consultation: ConsultationRequest, conditions: list, values: dict) -> bool:
-    """UPDATE the request only if `conditions` still hold in the database; True if it did.
-
-    Claims, answers and patient actions all go through this, so that of two people acting on the
-    same request at once exactly one wins, on SQLite and PostgreSQL alike.
-    """
-    # An UPDATE's result is a CursorResult, which has the rowcount; Session.execute is typed for any statement.
-    result = cast(
-        CursorResult,
-        db.session.execute(
-            update(ConsultationRequest)
-            .where(ConsultationRequest.id == consultation.id, *conditions)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        ),
-    )
-    db.session.refresh(consultation)
-    return result.rowcount == 1
 
 
 def find_by_token(token: str) -> ConsultationRequest | None:

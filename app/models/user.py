@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from flask_login import UserMixin
 from sqlalchemy import JSON, Boolean, Integer, String
@@ -12,7 +13,14 @@ from app.extensions import Model
 from app.models.types import UTCDateTime
 from app.timeutil import utcnow
 
-ROLES = ("dermatologist", "staff", "admin")
+
+class Role(StrEnum):
+    DERMATOLOGIST = "dermatologist"  # claims, answers and asks: every piece of advice carries a clinician's name
+    STAFF = "staff"  # watches the target, reassigns, sees the outbox
+    ADMIN = "admin"  # staff, plus accounts
+
+
+ROLES = tuple(role.value for role in Role)  # plain strings, for forms and command-line choices
 
 
 class User(UserMixin, Model):

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask import current_app
 from flask_babel import format_timedelta, get_locale, gettext
 
-from app.conditions.content import library
-from app.sla import AT_RISK, ON_TRACK, OVERDUE, clock_state, time_left
+from app.conditions.library import articles
+from app.consultations.clock import AT_RISK, ON_TRACK, OVERDUE, clock_state, time_left
+from app.runtime import policies
 
 
 def state_labels() -> dict[str, str]:
@@ -39,7 +39,7 @@ def _duration(span: timedelta) -> str:
 
 def countdown(due_at: datetime | None, now: datetime) -> tuple[str, str]:
     """(state, words) for a badge, e.g. ("at_risk", "at risk · 3 h 10 min left")."""
-    state = clock_state(due_at, now)
+    state = clock_state(due_at, now, policies().response)
     remaining = time_left(due_at, now)
     if remaining is None:
         return state, ""
@@ -60,7 +60,7 @@ def condition_title(slug: str | None) -> str:
     patient picked, or a plain fallback."""
     if not slug:
         return gettext("Not sure / other")
-    article, _ = library(current_app.config["CONTENT_DIR"]).get(slug, str(get_locale() or "en"))
+    article, _ = articles().get(slug, str(get_locale() or "en"))
     return article.title if article is not None else slug
 
 

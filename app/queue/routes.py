@@ -1,5 +1,5 @@
 """The review queue and the request page: views parse a form, call one rule in
-app.queue.actions, commit and redirect (post/redirect/get)."""
+app.consultations.staff_actions, commit and redirect (post/redirect/get)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,8 @@ from flask_login import current_user
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
-from app import audit
 from app.auth.session import roles_required
-from app.extensions import db
-from app.models import AuditEvent, ConsultationRequest, Message, Photo, User
-from app.queue import bp
-from app.queue.actions import (
+from app.consultations.staff_actions import (
     CLINICAL_ROLES,
     COORDINATOR_ROLES,
     QUEUE_ROLES,
@@ -30,9 +26,13 @@ from app.queue.actions import (
     reassign,
     release,
 )
+from app.extensions import db
+from app.models import AuditAction, AuditEvent, ConsultationRequest, Message, Photo, User
+from app.queue import bp
 from app.queue.display import condition_title, countdown, countdown_formats, describe_age, status_labels
 from app.queue.forms import ActionForm, AnswerForm, NoteForm, QuestionForm, ReassignForm
 from app.queue.listing import FILTERS, normalise_reference, queue_page, tab_counts
+from app.runtime import audit
 from app.storage import StorageError, photo_storage
 from app.timeutil import utcnow
 
@@ -98,7 +98,7 @@ def _render_detail(consultation: ConsultationRequest, status: int = 200, kept: s
 
     `kept` names a refused form whose text must stay on screen even if the action is gone.
     """
-    audit.record("viewed", consultation=consultation)
+    audit(AuditAction.VIEWED, consultation=consultation)
     db.session.commit()
     forms.setdefault("answer_form", AnswerForm(formdata=None))
     forms.setdefault("question_form", QuestionForm(formdata=None))
@@ -244,7 +244,7 @@ def photo(reference: str, key: str):
         current_app.logger.warning("photo %s of request %s is missing from storage", found.id, found.request_id)
         abort(404)
     kind = "thumbnail" if key == found.thumbnail_key else "photo"
-    audit.record("photo_viewed", consultation=found.request, detail=f"{kind} {found.id}")
+    audit(AuditAction.PHOTO_VIEWED, consultation=found.request, detail=f"{kind} {found.id}")
     db.session.commit()
     response = Response(data, mimetype="image/jpeg")
     response.headers["Cache-Control"] = "no-store, private"

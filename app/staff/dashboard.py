@@ -1,4 +1,4 @@
-"""The figures behind /staff/: read from the database as plain values, computed by app.sla.
+"""The figures behind /staff/: read from the database as plain values, computed by app.staff.figures.
 
 Periods: "last 7/30 days" are rolling windows ending now; the daily table and chart cover the
 last 30 calendar days in the clinic's time zone, today included. A round counts on the day its
@@ -16,9 +16,10 @@ from zoneinfo import ZoneInfo
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 
-from app import sla
+from app.consultations.clock import ResponsePolicy
 from app.extensions import db
 from app.models import FAILED, OPEN_STATUSES, PENDING, SENT, ConsultationRequest, OutboundEmail, ResponseClock, User
+from app.staff import figures as sla
 
 PERIODS = (7, 30)
 CHART_DAYS = 30
@@ -87,7 +88,7 @@ def load_rounds(since: datetime) -> list[sla.RoundFacts]:
     ]
 
 
-def _open_requests(now: datetime, settings: dict, names: dict[int, str]) -> list[OpenRequest]:
+def _open_requests(now: datetime, policy: ResponsePolicy, names: dict[int, str]) -> list[OpenRequest]:
     rows = db.session.execute(
         select(ConsultationRequest.reference, ConsultationRequest.due_at, ConsultationRequest.claimed_by_id)
         .where(ConsultationRequest.status.in_(OPEN_STATUSES), ConsultationRequest.due_at.is_not(None))
@@ -96,7 +97,7 @@ def _open_requests(now: datetime, settings: dict, names: dict[int, str]) -> list
     return [
         OpenRequest(
             reference,
-            sla.clock_state(due_at, now, settings),
+            sla.clock_state(due_at, now, policy),
             due_at,
             names.get(claimed_by_id) if claimed_by_id is not None else None,
         )
@@ -120,12 +121,11 @@ def _one_decimal(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
-def build(now: datetime, settings: dict) -> Figures:
-    """Everything the dashboard and the CSV export show, as of `now`."""
-    zone = ZoneInfo(settings.get("DISPLAY_TIMEZONE") or "Europe/Vilnius")
+def build(now: datetime, policy: ResponsePolicy, zone: ZoneInfo) -> Figures:
+    """Everything the dashboard and the CSV export show, as of `now` (times shown in `zone`)."""
     rounds = load_rounds(now - timedelta(days=max(*PERIODS, CHART_DAYS) + 2))
     names = _names()
-    open_requests = _open_requests(now, settings, names)
+    open_requests = _open_requests(now, policy, names)
     days = sla.daily(rounds, now, CHART_DAYS, zone)
     breaches = sla.breaches_by_dermatologist(rounds, now, 30)
     # None stands for "not claimed"; it is named in the reader's language when shown.
@@ -135,7 +135,7 @@ def build(now: datetime, settings: dict) -> Figures:
     )
     return Figures(
         now=now,
-        open_counts=sla.open_by_state((r.due_at for r in open_requests), now, settings),
+        open_counts=sla.open_by_state((r.due_at for r in open_requests), now, policy),
         needs_attention=[r for r in open_requests if r.state in (sla.AT_RISK, sla.OVERDUE)],
         periods=[period_figures(rounds, now, days) for days in PERIODS],
         days=days,

@@ -5,13 +5,14 @@ Staff and admins only; dermatologists work from the queue and get 403 here.
 
 from __future__ import annotations
 
-from flask import Response, abort, current_app, flash, redirect, render_template, url_for
+from flask import Response, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext
 
-from app import audit, outbox
+from app import outbox
 from app.auth.session import roles_required
 from app.extensions import db
-from app.models import OutboundEmail
+from app.models import AuditAction, OutboundEmail
+from app.runtime import audit, policies
 from app.staff import bp
 from app.staff.dashboard import EMAIL_KINDS, build, csv_text, outbox_overview, references
 from app.timeutil import local, utcnow
@@ -26,7 +27,7 @@ def dashboard():
     mail = outbox_overview()
     return render_template(
         "staff/dashboard.html",
-        figures=build(now, current_app.config),
+        figures=build(now, policies().response, policies().zone),
         outbox=mail,
         references=references(mail.failed + mail.pending + mail.sent),
         mail_configured=outbox.mail_configured(),
@@ -38,8 +39,8 @@ def dashboard():
 @roles_required(*STAFF_ROLES)
 def export_csv():
     now = utcnow()
-    body = csv_text(build(now, current_app.config))
-    audit.record("exported", detail="staff dashboard figures (csv)")
+    body = csv_text(build(now, policies().response, policies().zone))
+    audit(AuditAction.EXPORTED, detail="staff dashboard figures (csv)")
     db.session.commit()
     filename = f"target-figures-{local(now):%Y-%m-%d}.csv"
     return Response(

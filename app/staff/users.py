@@ -1,7 +1,7 @@
 """Account management for admins (/staff/users): create accounts, change roles,
 deactivate and reactivate, sign someone out everywhere, reset a password.
 
-The rules live in app.auth.accounts (shared with `flask users`); views call one and commit.
+The rules live in app.accounts (shared with `flask users`); views call one and commit.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from sqlalchemy import select
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from app.auth import accounts, totp
-from app.auth.passwords import MIN_PASSWORD_LENGTH
+from app import accounts
+from app.auth import totp
 from app.auth.session import roles_required
 from app.extensions import db
 from app.models import ROLES, User
+from app.passwords import MIN_PASSWORD_LENGTH
 from app.staff import bp
 from app.timeutil import utcnow
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from app.consultations import staff_actions as actions
 from app.extensions import db
 from app.models import ConsultationRequest
-from app.queue import actions
 from app.timeutil import utcnow
 from tests.catalogs import compile_catalogs
 from tests.factories import DEFAULT_PASSWORD, make_consultation, make_photo, make_user

@@ -165,7 +165,7 @@ def test_dermatologist_works_the_queue_in_lithuanian(live_server, page, lithuani
 @pytest.fixture
 def question_for_a_lithuanian_patient(live_server):
     """A Lithuanian patient's request that the dermatologist has claimed and asked a question about."""
-    from app.queue import actions
+    from app.consultations import staff_actions as actions
 
     with live_server.app.app_context():
         derm = make_user("dermatologist", email="ruta@clinic.example", name="Dr. Rūta Kazlauskienė")
@@ -184,8 +184,8 @@ def question_for_a_lithuanian_patient(live_server):
 def test_patient_replies_and_reads_the_answer_in_lithuanian(
     live_server, page, question_for_a_lithuanian_patient, tmp_path, console_errors
 ):
+    from app.consultations import staff_actions as actions
     from app.models import User
-    from app.queue import actions
 
     (request_id, derm_id), token = question_for_a_lithuanian_patient
     close_up = tmp_path / "delnas.jpg"

@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from app.consultations import staff_actions as actions
 from app.extensions import db
 from app.models import ConsultationRequest, Message
-from app.queue import actions
 from app.timeutil import utcnow
 from tests.factories import make_consultation, make_photo, make_user, photo_bytes
 

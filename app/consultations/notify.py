@@ -5,21 +5,22 @@ from __future__ import annotations
 
 import hashlib
 
-from flask import current_app
 from sqlalchemy import select
 
+from app.consultations.policies import StaffAlerts
 from app.extensions import db
+from app.links import LinkSpec, link
 from app.models import ANSWER, PATIENT_REPLY, QUESTION, ConsultationRequest, Message, User
 from app.outbox import enqueue
-from app.timeutil import local
+from app.timeutil import as_utc
 
 
-def patient_link(token: str) -> str:
-    return f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/c/{token}"
+def patient_link(token: str) -> LinkSpec:
+    return link("intake.private", token=token)
 
 
-def staff_link(consultation: ConsultationRequest) -> str:
-    return f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/queue/{consultation.reference}"
+def staff_link(consultation: ConsultationRequest) -> LinkSpec:
+    return link("queue.detail", reference=consultation.reference)
 
 
 def active_dermatologists() -> list[User]:
@@ -30,18 +31,17 @@ def active_dermatologists() -> list[User]:
     )
 
 
-def staff_recipients(include_dermatologists: bool) -> list[tuple[str, str]]:
+def staff_recipients(alerts: StaffAlerts, include_dermatologists: bool) -> list[tuple[str, str]]:
     """(email, language) pairs for staff alerts: STAFF_ALERT_EMAILS (in STAFF_ALERT_LANGUAGE), plus
     dermatologists if asked, each in the language they last used the app in."""
-    language = current_app.config["STAFF_ALERT_LANGUAGE"]
-    recipients = {email.lower(): language for email in current_app.config["STAFF_ALERT_EMAILS"]}
+    recipients = {email.lower(): alerts.language for email in alerts.emails}
     if include_dermatologists:
         for user in active_dermatologists():
             recipients.setdefault(user.email.lower(), user.language or "en")
     return sorted(recipients.items())
 
 
-def request_submitted(consultation: ConsultationRequest, token: str) -> None:
+def request_submitted(consultation: ConsultationRequest, token: str, alerts: StaffAlerts) -> None:
     """Confirmation (with the private link) to the patient; a new-request alert to the team."""
     enqueue(
         consultation.patient_email,
@@ -52,7 +52,7 @@ def request_submitted(consultation: ConsultationRequest, token: str) -> None:
         dedupe_key=f"received:{consultation.id}",
         consultation=consultation,
     )
-    for email, language in staff_recipients(include_dermatologists=True):
+    for email, language in staff_recipients(alerts, include_dermatologists=True):
         enqueue(
             email,
             "staff_new_request",
@@ -61,10 +61,6 @@ def request_submitted(consultation: ConsultationRequest, token: str) -> None:
             dedupe_key=f"new:{consultation.id}:{email}",
             consultation=consultation,
         )
-
-
-# Where a patient asks for their private link again (the intake blueprint's page).
-LOST_LINK_PATH = "/consultation/link"
 
 
 def _latest_message(consultation: ConsultationRequest, kinds: tuple[str, ...]) -> Message | None:
@@ -81,7 +77,6 @@ def dermatologist_replied(consultation: ConsultationRequest, message: Message | 
     message = message or _latest_message(consultation, (ANSWER, QUESTION))
     if message is None:
         return
-    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
     token = consultation.issue_link(message.created_at)
     queued = enqueue(
         consultation.patient_email,
@@ -90,7 +85,7 @@ def dermatologist_replied(consultation: ConsultationRequest, message: Message | 
         context={
             "reference": consultation.reference,
             "is_question": message.kind == QUESTION,
-            "lost_link": base + LOST_LINK_PATH,
+            "lost_link": link("intake.resend"),
         },
         secret_context={"link": patient_link(token)},
         dedupe_key=f"replied:{message.id}",
@@ -100,7 +95,7 @@ def dermatologist_replied(consultation: ConsultationRequest, message: Message | 
         consultation.links.pop()
 
 
-def patient_replied(consultation: ConsultationRequest, message: Message | None = None) -> None:
+def patient_replied(consultation: ConsultationRequest, alerts: StaffAlerts, message: Message | None = None) -> None:
     """Tell the dermatologist holding the request that the patient replied; if nobody holds it,
     the team (staff alert addresses and dermatologists), as for a new request."""
     message = message or _latest_message(consultation, (PATIENT_REPLY,))
@@ -110,7 +105,7 @@ def patient_replied(consultation: ConsultationRequest, message: Message | None =
     if holder is not None and holder.active:
         recipients = [(holder.email, holder.language or "en")]
     else:
-        recipients = staff_recipients(include_dermatologists=True)
+        recipients = staff_recipients(alerts, include_dermatologists=True)
     for email, language in recipients:
         enqueue(
             email,
@@ -122,7 +117,7 @@ def patient_replied(consultation: ConsultationRequest, message: Message | None =
         )
 
 
-# --- The 24-hour target: at-risk and overdue alerts (queued by app.sla_check.check) -------------
+# --- The 24-hour target: at-risk and overdue alerts (queued by app.consultations.alerts.check) -------------
 
 
 def _alert_key(kind: str, consultation: ConsultationRequest, email: str) -> str:
@@ -134,8 +129,8 @@ def _alert_key(kind: str, consultation: ConsultationRequest, email: str) -> str:
     return f"{kind}:{consultation.id}:{consultation.response_round}:sha256:{digest}"
 
 
-def _sla_context(consultation: ConsultationRequest) -> dict:
-    due = local(consultation.due_at)
+def _sla_context(consultation: ConsultationRequest, alerts: StaffAlerts) -> dict:
+    due = as_utc(consultation.due_at).astimezone(alerts.zone) if consultation.due_at is not None else None
     return {
         "reference": consultation.reference,
         "link": staff_link(consultation),
@@ -144,14 +139,16 @@ def _sla_context(consultation: ConsultationRequest) -> dict:
     }
 
 
-def _queue_alerts(kind: str, template: str, consultation: ConsultationRequest, recipients) -> int:
+def _queue_alerts(
+    kind: str, template: str, consultation: ConsultationRequest, recipients: list[tuple[str, str]], alerts: StaffAlerts
+) -> int:
     queued = 0
     for email, language in recipients:
         row = enqueue(
             email,
             template,
             language=language,
-            context=_sla_context(consultation),
+            context=_sla_context(consultation, alerts),
             dedupe_key=_alert_key(kind, consultation, email),
             consultation=consultation,
         )
@@ -159,21 +156,22 @@ def _queue_alerts(kind: str, template: str, consultation: ConsultationRequest, r
     return queued
 
 
-def sla_at_risk(consultation: ConsultationRequest) -> int:
+def sla_at_risk(consultation: ConsultationRequest, alerts: StaffAlerts) -> int:
     """The reply is due soon: staff alert addresses and the dermatologist holding the request;
     when nobody holds it, every active dermatologist too. Returns how many emails were queued."""
     holder = consultation.claimed_by
     if holder is not None and holder.active:
-        recipients = dict(staff_recipients(include_dermatologists=False))
+        recipients = dict(staff_recipients(alerts, include_dermatologists=False))
         recipients.setdefault(holder.email.lower(), holder.language or "en")
     else:
-        recipients = dict(staff_recipients(include_dermatologists=True))
-    return _queue_alerts("at-risk", "sla_at_risk", consultation, sorted(recipients.items()))
+        recipients = dict(staff_recipients(alerts, include_dermatologists=True))
+    return _queue_alerts("at-risk", "sla_at_risk", consultation, sorted(recipients.items()), alerts)
 
 
-def sla_overdue(consultation: ConsultationRequest) -> int:
+def sla_overdue(consultation: ConsultationRequest, alerts: StaffAlerts) -> int:
     """The reply is overdue: escalation to the staff alert addresses. Returns how many emails were queued."""
-    return _queue_alerts("overdue", "sla_overdue", consultation, staff_recipients(include_dermatologists=False))
+    recipients = staff_recipients(alerts, include_dermatologists=False)
+    return _queue_alerts("overdue", "sla_overdue", consultation, recipients, alerts)
 
 
 def links_resent(email: str, language: str, requests_with_tokens: list[tuple[ConsultationRequest, str]]) -> None:

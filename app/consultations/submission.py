@@ -23,12 +23,14 @@ from datetime import date, datetime
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from app import audit, notify
+from app.consultations import audit, notify, uploads
+from app.consultations.audit import Actor
+from app.consultations.clock import start_clock
+from app.consultations.policies import Policies
+from app.consultations.states import Status
 from app.extensions import db
-from app.intake import uploads
-from app.models import SUBMITTED, ConsultationRequest, new_reference
+from app.models import ActorKind, AuditAction, ConsultationRequest, new_reference
 from app.photos import CleanPhoto
-from app.sla import start_clock
 from app.storage import PhotoStorage
 from app.timeutil import utcnow
 
@@ -92,6 +94,7 @@ def submit_request(
     consent_version: str,
     now: datetime,
     storage: PhotoStorage,
+    policies: Policies,
 ) -> Submission:
     """Store a new request with its photos and emails, or return the one this form already created."""
     existing = find_by_submission_key(submission_key)
@@ -102,7 +105,7 @@ def submit_request(
         stored = uploads.write_photos(photos, storage, written)
         for _attempt in range(ATTEMPTS):
             try:
-                consultation, token = _insert(details, stored, submission_key, language, consent_version, now)
+                consultation, token = _insert(details, stored, submission_key, language, consent_version, now, policies)
                 db.session.commit()
                 return Submission(consultation, token, duplicate=False)
             except IntegrityError:
@@ -125,11 +128,12 @@ def _insert(
     language: str,
     consent_version: str,
     now: datetime,
+    policies: Policies,
 ) -> tuple[ConsultationRequest, str]:
     consultation = ConsultationRequest(
         reference=_unused_reference(),
         submission_key=submission_key,
-        status=SUBMITTED,
+        status=Status.SUBMITTED.value,
         language=language,
         patient_name=details.name,
         patient_email=normalise_email(details.email),
@@ -153,10 +157,10 @@ def _insert(
     )
     consultation.photos.extend(uploads.photo_rows(stored, now))
     token = consultation.issue_link(now)
-    start_clock(consultation, now)
+    start_clock(consultation, now, policies.response)
     db.session.add(consultation)
     db.session.flush()  # a duplicate submission key fails here, before any email is queued
-    notify.request_submitted(consultation, token)
+    notify.request_submitted(consultation, token, policies.alerts)
     return consultation, token
 
 
@@ -171,7 +175,7 @@ def _unused_reference() -> str:
     return new_reference()  # the unique constraint has the last word; the caller retries
 
 
-def resend_links(email: str) -> int:
+def resend_links(email: str, *, address: str | None = None) -> int:
     """'Lost your link?': give each request from this address a new private link and email them.
 
     Only hashes of links are stored, so an old link cannot be sent again; a new one replaces all
@@ -192,7 +196,7 @@ def resend_links(email: str) -> int:
     for consultation in requests:
         consultation.revoke_links()
         token = consultation.issue_link(utcnow())
-        audit.record("link_resent", consultation=consultation)
+        audit.record(AuditAction.LINK_RESENT, Actor(ActorKind.ANONYMOUS, None, address), consultation=consultation)
         pairs.append((consultation, token))
     notify.links_resent(requests[0].patient_email, requests[0].language, pairs)
     db.session.commit()

@@ -1,4 +1,5 @@
-"""`flask sla check`: find open requests that are at risk or overdue and queue their alerts once.
+"""Alerts for the 24-hour target (run by `flask sla check` and `flask worker`): find open requests
+that are at risk or overdue and queue their alerts once.
 
 Safe to run twice, or on several machines at the same moment: every alert has a dedupe key
 (request, round, recipient) with a unique constraint, and app.outbox.enqueue inserts in a
@@ -11,14 +12,16 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from app import notify
+from app.consultations import notify
+from app.consultations.clock import AT_RISK, OVERDUE, clock_state
+from app.consultations.policies import Policies
+from app.consultations.states import OPEN
 from app.extensions import db
-from app.models import OPEN_STATUSES, ConsultationRequest
-from app.sla import AT_RISK, OVERDUE, clock_state
+from app.models import ConsultationRequest
 from app.timeutil import utcnow
 
 
-def check(now: datetime | None = None) -> dict[str, int]:
+def check(policies: Policies, now: datetime | None = None) -> dict[str, int]:
     """Queue at-risk and overdue alerts that are not queued yet.
 
     Returns counts: requests newly alerted as at risk / overdue, and emails queued.
@@ -31,7 +34,7 @@ def check(now: datetime | None = None) -> dict[str, int]:
     open_ids = (
         db.session.execute(
             select(ConsultationRequest.id)
-            .where(ConsultationRequest.status.in_(OPEN_STATUSES), ConsultationRequest.due_at.is_not(None))
+            .where(ConsultationRequest.status.in_(OPEN), ConsultationRequest.due_at.is_not(None))
             .order_by(ConsultationRequest.due_at)
         )
         .scalars()
@@ -41,11 +44,11 @@ def check(now: datetime | None = None) -> dict[str, int]:
         consultation = db.session.get(ConsultationRequest, request_id)
         if consultation is None or consultation.due_at is None or not consultation.is_open:
             continue  # answered or withdrawn since the list was read
-        state = clock_state(consultation.due_at, now)
+        state = clock_state(consultation.due_at, now, policies.response)
         if state == AT_RISK:
-            queued = notify.sla_at_risk(consultation)
+            queued = notify.sla_at_risk(consultation, policies.alerts)
         elif state == OVERDUE:
-            queued = notify.sla_overdue(consultation)
+            queued = notify.sla_overdue(consultation, policies.alerts)
         else:
             continue
         db.session.commit()

@@ -3,15 +3,15 @@
 - The thread as the patient sees it: answers and questions from the dermatologist (with their name)
   and the patient's own replies with their photos. Internal notes never leave this module's filter.
 - Replying: when the dermatologist asked a question (awaiting_patient), and also after an answer,
-  for FOLLOW_UP_DAYS: a worried patient whose cream stings, or whose rash did not settle, should be
+  for PATIENT_FOLLOW_UP_DAYS days: a worried patient whose cream stings, or whose rash did not settle, should be
   able to tell the dermatologist who knows the case rather than start again with a new request.
   A reply goes back to the same dermatologist with a new 24-hour due time.
 - Marking the consultation resolved (after an answer) or withdrawing it (before one). Either stops
   a running clock so the request leaves the queue and raises no alert.
 
 State changes are conditional UPDATEs, so a double click, two tabs, or the patient and the
-dermatologist acting at the same moment can never both win. `reply` commits (its photo files and its
-rows must land together, or neither); `resolve` and `withdraw` leave the commit to the caller.
+dermatologist acting at the same moment can never both win. Each action commits its own change
+(a reply's photo files and rows land together, or neither).
 """
 
 from __future__ import annotations
@@ -19,49 +19,33 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import FileStorage
 
-from app import audit, notify, sla
+from app.consultations import audit, clock, notify, uploads
+from app.consultations.audit import Actor
+from app.consultations.pending import PendingPhotos
+from app.consultations.policies import FollowUpPolicy, Policies
+from app.consultations.states import RESOLVABLE, WITHDRAWABLE, Status, same_holder, update_if
 from app.extensions import db
-from app.intake import uploads
-from app.intake.pending import PendingPhotos
-from app.models import (
-    ANSWER,
-    ANSWERED,
-    AWAITING_PATIENT,
-    CLOSED,
-    IN_REVIEW,
-    PATIENT_REPLY,
-    QUESTION,
-    SUBMITTED,
-    WITHDRAWN,
-    ConsultationRequest,
-    Message,
-    Photo,
-    update_if,
-)
+from app.models import ANSWER, PATIENT_REPLY, QUESTION, AuditAction, ConsultationRequest, Message, Photo
 from app.photos import CleanPhoto, PhotoLimits
 from app.storage import PhotoStorage
 from app.timeutil import as_utc
 
 log = logging.getLogger(__name__)
 
-# How long after an answer the patient may still write a follow-up (PATIENT_FOLLOW_UP_DAYS overrides).
-FOLLOW_UP_DAYS = 14
 MAX_REPLY_LENGTH = 5000
 # A second identical reply this soon after the first is the same press of "Send" arriving twice.
 DUPLICATE_WINDOW = timedelta(minutes=5)
 # Everything the patient sees from the dermatologist or wrote themselves; never internal notes.
 PATIENT_VISIBLE_KINDS = (ANSWER, QUESTION, PATIENT_REPLY)
-# Withdrawing is for a request no dermatologist has answered yet; after an answer it is "resolved".
-WITHDRAWABLE = (SUBMITTED, IN_REVIEW, AWAITING_PATIENT)
-RESOLVABLE = (SUBMITTED, IN_REVIEW, AWAITING_PATIENT, ANSWERED)
+# Withdrawing (states.WITHDRAWABLE) is for a request no dermatologist has answered yet; after an
+# answer it is "resolved" (states.RESOLVABLE).
 
 # Reply kinds the page offers.
 ANSWER_QUESTION = "answer_question"
@@ -111,15 +95,9 @@ def patient_thread(consultation: ConsultationRequest, messages: Iterable[Message
     return entries
 
 
-def follow_up_days(settings: Mapping[str, Any]) -> int:
-    return int(settings.get("PATIENT_FOLLOW_UP_DAYS", FOLLOW_UP_DAYS))
-
-
-def follow_up_until(consultation: ConsultationRequest, settings: Mapping[str, Any]) -> datetime | None:
+def follow_up_until(consultation: ConsultationRequest, follow_up: FollowUpPolicy) -> datetime | None:
     """Until when a follow-up may be written after the latest answer (None: no answer yet)."""
-    if consultation.answered_at is None:
-        return None
-    return as_utc(consultation.answered_at) + timedelta(days=follow_up_days(settings))
+    return follow_up.until(consultation.answered_at)
 
 
 @dataclass(frozen=True)
@@ -132,20 +110,20 @@ class PatientChoices:
     follow_up_until: datetime | None
 
 
-def patient_choices(consultation: ConsultationRequest, now: datetime, settings: Mapping[str, Any]) -> PatientChoices:
+def patient_choices(consultation: ConsultationRequest, now: datetime, follow_up: FollowUpPolicy) -> PatientChoices:
     status = consultation.status
-    until = follow_up_until(consultation, settings)
+    until = follow_up_until(consultation, follow_up)
     reply = None
-    if status == AWAITING_PATIENT:
+    if status == Status.AWAITING_PATIENT:
         reply = ANSWER_QUESTION
-    elif status == ANSWERED and until is not None and as_utc(now) <= until:
+    elif status == Status.ANSWERED and until is not None and as_utc(now) <= until:
         reply = FOLLOW_UP
-    answered = consultation.answered_at is not None or status == ANSWERED
+    answered = consultation.answered_at is not None or status == Status.ANSWERED
     return PatientChoices(
         reply=reply,
         resolve=answered and status in RESOLVABLE,
         withdraw=not answered and status in WITHDRAWABLE,
-        follow_up_until=until if status == ANSWERED else None,
+        follow_up_until=until if status == Status.ANSWERED else None,
     )
 
 
@@ -195,8 +173,9 @@ def reply(
     photos: Sequence[CleanPhoto],
     *,
     now: datetime,
-    settings: Mapping[str, Any],
+    policies: Policies,
     storage: PhotoStorage,
+    address: str | None = None,
 ) -> ReplyResult:
     """Store the patient's reply and its photos, send the request back to the dermatologist, commit.
 
@@ -208,14 +187,14 @@ def reply(
         raise PatientActionRefused(NOTHING_TO_SEND)
     written: list[str] = []
     try:
-        if not _back_to_the_dermatologist(consultation, now, settings):
+        if not _back_to_the_dermatologist(consultation, now, policies.follow_up):
             db.session.rollback()
             earlier = _same_reply_just_sent(consultation, body, now)
             if earlier is not None:
                 return ReplyResult(earlier, duplicate=True)
             raise PatientActionRefused(CANNOT_REPLY)
         stored = uploads.write_photos(photos, storage, written)
-        message = _record_reply(consultation, body, stored, now)
+        message = _record_reply(consultation, body, stored, now, policies, Actor.patient(address))
         db.session.commit()
         return ReplyResult(message, duplicate=False)
     except BaseException:
@@ -224,43 +203,39 @@ def reply(
         raise
 
 
-def _back_to_the_dermatologist(consultation: ConsultationRequest, now: datetime, settings: Mapping[str, Any]) -> bool:
+def _back_to_the_dermatologist(consultation: ConsultationRequest, now: datetime, follow_up: FollowUpPolicy) -> bool:
     """Move the request back to the queue, if it is (still) waiting for the patient.
 
     The dermatologist holding it keeps it (in_review); if nobody does, it waits for one (submitted),
     as a released request does.
     """
-    allowed = ConsultationRequest.status == AWAITING_PATIENT
+    allowed = ConsultationRequest.status == Status.AWAITING_PATIENT
     if consultation.answered_at is not None:
-        since = as_utc(now) - timedelta(days=follow_up_days(settings))
-        allowed = allowed | ((ConsultationRequest.status == ANSWERED) & (ConsultationRequest.answered_at >= since))
-    status = IN_REVIEW if consultation.claimed_by_id is not None else SUBMITTED
-    return update_if(
-        consultation,
-        [allowed, _same_holder(consultation.claimed_by_id)],
-        {"status": status, "updated_at": now},
-    )
-
-
-def _same_holder(holder: int | None):
+        since = as_utc(now) - timedelta(days=follow_up.days)
+        allowed = allowed | (
+            (ConsultationRequest.status == Status.ANSWERED) & (ConsultationRequest.answered_at >= since)
+        )
+    status = Status.IN_REVIEW if consultation.claimed_by_id is not None else Status.SUBMITTED
     # The new status depends on who holds the request: a claim or release in between means start again.
-    if holder is None:
-        return ConsultationRequest.claimed_by_id.is_(None)
-    return ConsultationRequest.claimed_by_id == holder
+    return update_if(consultation, [allowed, same_holder(consultation)], {"status": status.value, "updated_at": now})
 
 
 def _record_reply(
-    consultation: ConsultationRequest, body: str, stored: Sequence[tuple[CleanPhoto, str, str]], now: datetime
+    consultation: ConsultationRequest,
+    body: str,
+    stored: Sequence[tuple[CleanPhoto, str, str]],
+    now: datetime,
+    policies: Policies,
+    actor: Actor,
 ) -> Message:
     message = Message(kind=PATIENT_REPLY, author_id=None, body=body or None, created_at=now)
     consultation.messages.append(message)
     db.session.flush()  # the message id, for its photos, the audit row and the email's dedupe key
     consultation.photos.extend(uploads.photo_rows(stored, now, message_id=message.id))
-    sla.next_round(consultation, now)
-    audit.record(
-        "patient_replied", consultation=consultation, patient=True, detail=f"message {message.id}, {len(stored)} photos"
-    )
-    notify.patient_replied(consultation, message)
+    clock.next_round(consultation, now, policies.response)
+    detail = f"message {message.id}, {len(stored)} photos"
+    audit.record(AuditAction.PATIENT_REPLIED, actor, consultation=consultation, detail=detail)
+    notify.patient_replied(consultation, policies.alerts, message)
     return message
 
 
@@ -277,36 +252,40 @@ def _same_reply_just_sent(consultation: ConsultationRequest, body: str, now: dat
 # --- Resolved and withdrawn ----------------------------------------------------------------------
 
 
-def resolve(consultation: ConsultationRequest, now: datetime) -> None:
+def resolve(consultation: ConsultationRequest, now: datetime, *, address: str | None = None) -> None:
     """The patient is done after an answer: closed, and any follow-up clock still running stops."""
     moved = update_if(
         consultation,
         [
             ConsultationRequest.status.in_(RESOLVABLE),
-            (ConsultationRequest.answered_at.is_not(None)) | (ConsultationRequest.status == ANSWERED),
+            (ConsultationRequest.answered_at.is_not(None)) | (ConsultationRequest.status == Status.ANSWERED),
         ],
-        _ended(CLOSED, now),
+        _ended(Status.CLOSED, now),
     )
     if not moved:
+        db.session.rollback()
         raise PatientActionRefused(CANNOT_RESOLVE)
-    audit.record("resolved", consultation=consultation, patient=True)
+    audit.record(AuditAction.RESOLVED, Actor.patient(address), consultation=consultation)
+    db.session.commit()
 
 
-def withdraw(consultation: ConsultationRequest, now: datetime) -> None:
+def withdraw(consultation: ConsultationRequest, now: datetime, *, address: str | None = None) -> None:
     """The patient no longer wants an answer: withdrawn, out of the queue, no more alerts.
 
-    The round's clock keeps no stop time: it was cancelled, not met or missed (see app.sla.RoundFacts).
+    The round's clock keeps no stop time: it was cancelled, not met or missed (see app.staff.figures.RoundFacts).
     """
     moved = update_if(
         consultation,
         [ConsultationRequest.status.in_(WITHDRAWABLE), ConsultationRequest.answered_at.is_(None)],
-        _ended(WITHDRAWN, now),
+        _ended(Status.WITHDRAWN, now),
     )
     if not moved:
+        db.session.rollback()
         raise PatientActionRefused(CANNOT_WITHDRAW)
-    audit.record("withdrawn", consultation=consultation, patient=True)
+    audit.record(AuditAction.WITHDRAWN, Actor.patient(address), consultation=consultation)
+    db.session.commit()
 
 
-def _ended(status: str, now: datetime) -> dict:
+def _ended(status: Status, now: datetime) -> dict:
     # closed_at for a withdrawal too: retention counts from the moment a request ended, however it ended.
-    return {"status": status, "closed_at": now, "due_at": None, "clock_started_at": None, "updated_at": now}
+    return {"status": status.value, "closed_at": now, "due_at": None, "clock_started_at": None, "updated_at": now}

@@ -10,10 +10,10 @@ from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
-from app import audit
-from app.auth.passwords import MIN_PASSWORD_LENGTH, hash_password
 from app.extensions import db
-from app.models import ROLES, User
+from app.models import ROLES, AuditAction, User
+from app.passwords import MIN_PASSWORD_LENGTH, hash_password
+from app.runtime import audit
 
 
 class AccountError(ValueError):
@@ -57,7 +57,7 @@ def create_user(email: str, name: str, role: str, password: str, *, by: User | N
     user = User(email=email, name=name[:120], role=role, password_hash=hash_password(check_password(password)))
     db.session.add(user)
     db.session.flush()
-    audit.record("user_created", user=by, detail=f"user {user.id} role {role}")
+    audit(AuditAction.USER_CREATED, user=by, detail=f"user {user.id} role {role}")
     return user
 
 
@@ -83,7 +83,7 @@ def change_role(user: User, role: str, *, by: User | None = None) -> None:
     old, user.role = user.role, role
     # A changed role should take effect everywhere now, not at the next sign-in.
     user.session_version += 1
-    audit.record("user_updated", user=by, detail=f"user {user.id} role {old} -> {role}")
+    audit(AuditAction.USER_UPDATED, user=by, detail=f"user {user.id} role {old} -> {role}")
 
 
 def deactivate(user: User, *, by: User | None = None) -> None:
@@ -92,20 +92,20 @@ def deactivate(user: User, *, by: User | None = None) -> None:
     _keep_one_admin(user)
     user.active = False
     user.session_version += 1
-    audit.record("user_updated", user=by, detail=f"user {user.id} deactivated")
+    audit(AuditAction.USER_UPDATED, user=by, detail=f"user {user.id} deactivated")
 
 
 def reactivate(user: User, *, by: User | None = None) -> None:
     user.active = True
     user.failed_logins = 0
     user.locked_until = None
-    audit.record("user_updated", user=by, detail=f"user {user.id} reactivated")
+    audit(AuditAction.USER_UPDATED, user=by, detail=f"user {user.id} reactivated")
 
 
 def force_sign_out(user: User, *, by: User | None = None) -> None:
     """Every session of this user stops working (session ids carry the version)."""
     user.session_version += 1
-    audit.record("user_updated", user=by, detail=f"user {user.id} signed out everywhere")
+    audit(AuditAction.USER_UPDATED, user=by, detail=f"user {user.id} signed out everywhere")
 
 
 def reset_password(user: User, password: str, *, by: User | None = None) -> None:
@@ -114,4 +114,4 @@ def reset_password(user: User, password: str, *, by: User | None = None) -> None
     user.failed_logins = 0
     user.locked_until = None
     user.session_version += 1
-    audit.record("user_updated", user=by, detail=f"user {user.id} password reset")
+    audit(AuditAction.USER_UPDATED, user=by, detail=f"user {user.id} password reset")

@@ -22,15 +22,16 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import IO, Any
 
-from flask import current_app
 from sqlalchemy import delete, or_, select, update
 
-from app import audit
+from app.consultations import audit
+from app.consultations.audit import Actor
+from app.consultations.conversation import patient_thread, reply_draft_key
+from app.consultations.pending import PendingPhotos
 from app.extensions import db
-from app.intake.conversation import patient_thread, reply_draft_key
-from app.intake.pending import PendingPhotos
 from app.models import (
     PENDING,
+    AuditAction,
     AuditEvent,
     ConsultationRequest,
     Message,
@@ -160,22 +161,27 @@ class Erasure:
 
 
 def erase_consultation(
-    consultation: ConsultationRequest, storage: PhotoStorage, *, action: str = "erased", patient: bool = False
+    consultation: ConsultationRequest,
+    storage: PhotoStorage,
+    upload_dir: str,
+    *,
+    actor: Actor,
+    action: AuditAction = AuditAction.ERASED,
 ) -> Erasure:
     """Delete a request and everything about it, keep one audit event "<action> <reference>", commit,
-    then remove its photo files. `patient=True` when the holder of the private link asked."""
+    then remove its photo files (and any kept for a reply being corrected, under `upload_dir`)."""
     reference, request_id = consultation.reference, consultation.id
     keys = _photo_keys(request_id)
     try:
         _delete_rows(consultation)
-        audit.record(action, patient=patient, detail=f"{action} {reference}")
+        audit.record(action, actor, detail=f"{action.value} {reference}")
         db.session.commit()
     except BaseException:
         db.session.rollback()
         raise
     removed = _remove_files(storage, keys)
     # Photos kept for a reply that was being corrected go too.
-    PendingPhotos(current_app.config["UPLOAD_DIR"], reply_draft_key(request_id, reference)).clear()
+    PendingPhotos(upload_dir, reply_draft_key(request_id, reference)).clear()
     return Erasure(reference=reference, files_removed=removed, files_left=len(keys) - removed)
 
 

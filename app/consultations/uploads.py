@@ -16,7 +16,7 @@ from typing import IO
 from flask_babel import gettext, ngettext
 from werkzeug.datastructures import FileStorage
 
-from app.intake.pending import PendingPhotos
+from app.consultations.pending import PendingPhotos
 from app.models import Photo
 from app.photos import CleanPhoto, PhotoLimits, PhotoRejected, clean_photo
 from app.storage import PhotoStorage
