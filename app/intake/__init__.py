@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("intake", __name__)
 
-from app.intake import patient_routes, routes  # noqa: E402,F401  (routes attach to bp)
+from app.intake import private_page, routes  # noqa: E402,F401  (routes attach to bp)

@@ -11,7 +11,6 @@ import hashlib
 import logging
 
 from flask import (
-    Response,
     abort,
     current_app,
     flash,
@@ -34,16 +33,16 @@ from app.consultations.pending import PendingPhotos, sweep, valid_submission_key
 from app.extensions import db, limiter
 from app.intake import bp
 from app.intake.forms import ConsultationForm, ResendLinkForm
-from app.models import AuditAction, ConsultationRequest, Photo, find_by_token, new_access_token
+from app.intake.private_page import no_store, private_image
+from app.models import AuditAction, ConsultationRequest, find_by_token, new_access_token
 from app.photos import ACCEPTED_MIME_TYPES, PhotoLimits
 from app.runtime import audit, client_address, policies
-from app.storage import StorageError, photo_storage
+from app.storage import photo_storage
 from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
 KEYS_IN_SESSION = 5  # forms open in a few tabs at once each keep their own key
-MAX_TOKEN_LENGTH = 100
 
 
 def _submit_limit() -> str:
@@ -52,15 +51,6 @@ def _submit_limit() -> str:
 
 def _resend_limit() -> str:
     return current_app.config["RESEND_RATE_LIMIT"]
-
-
-def _private_limit() -> str:
-    return current_app.config["PRIVATE_LINK_RATE_LIMIT"]
-
-
-# One budget per address for everything under /c/<token> (page, photos, replies, export), so that
-# guessing links through many routes gets no more tries than through one.
-private_link_limit = limiter.shared_limit(_private_limit, scope="private-link")
 
 
 def _resend_email_key() -> str:
@@ -219,7 +209,7 @@ def pending_photo(photo_id: str):
         if valid_submission_key(key):
             data = PendingPhotos(current_app.config["UPLOAD_DIR"], key).thumbnail(photo_id)
             if data is not None:
-                return _private_image(data)
+                return private_image(data)
     abort(404)
 
 
@@ -269,82 +259,7 @@ def received():
         audit(AuditAction.VIEWED, consultation=consultation, patient=True, detail="confirmation")
         db.session.commit()
     link = url_for("intake.private", token=token, _external=True) if consultation and token else None
-    return _no_store(make_response(render_template("intake/received.html", consultation=consultation, link=link)))
-
-
-# --- The patient's private page ------------------------------------------------------------------
-
-
-def _consultation_for(token: str) -> ConsultationRequest:
-    if not token or len(token) > MAX_TOKEN_LENGTH:
-        abort(404)
-    consultation = find_by_token(token)
-    if consultation is None:
-        abort(404)
-    return consultation
-
-
-@bp.get("/c/<token>")
-@private_link_limit
-def private(token: str):
-    consultation = _consultation_for(token)
-    audit(AuditAction.VIEWED, consultation=consultation, patient=True)
-    db.session.commit()
-    html = render_template(
-        "intake/private.html",
-        consultation=consultation,
-        token=token,
-        now=utcnow(),
-        photos=[p for p in consultation.photos if p.message_id is None],
-        messages=[m for m in consultation.messages if m.visible_to_patient],
-    )
-    return _no_store(make_response(html))
-
-
-@bp.get("/c/<token>/photos/<storage_key>")
-@private_link_limit
-def photo(token: str, storage_key: str):
-    return _serve_photo(token, storage_key, thumbnail=False)
-
-
-@bp.get("/c/<token>/photos/<storage_key>/thumb")
-@private_link_limit
-def photo_thumbnail(token: str, storage_key: str):
-    return _serve_photo(token, storage_key, thumbnail=True)
-
-
-def _serve_photo(token: str, storage_key: str, thumbnail: bool):
-    """A photo of this request only: the key must belong to the request the token opens."""
-    consultation = _consultation_for(token)
-    found = db.session.execute(
-        select(Photo).where(Photo.request_id == consultation.id, Photo.storage_key == storage_key)
-    ).scalar_one_or_none()
-    if found is None:
-        abort(404)
-    try:
-        data = photo_storage().read(found.thumbnail_key if thumbnail else found.storage_key)
-    except (StorageError, OSError):
-        abort(404)
-    detail = f"photo {found.id}" + (" thumbnail" if thumbnail else "")
-    audit(AuditAction.PHOTO_VIEWED, consultation=consultation, patient=True, detail=detail)
-    db.session.commit()
-    return _private_image(data)
-
-
-def _private_image(data: bytes) -> Response:
-    response = Response(data, mimetype="image/jpeg")
-    response.headers["Content-Disposition"] = "inline"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
-    return _no_store(response)
-
-
-def _no_store(response: Response) -> Response:
-    """Private pages and photos are never kept by the browser's or anyone else's cache."""
-    response.headers["Cache-Control"] = "no-store, private"
-    response.headers["Pragma"] = "no-cache"
-    response.headers["X-Robots-Tag"] = "noindex, nofollow"
-    return response
+    return no_store(make_response(render_template("intake/received.html", consultation=consultation, link=link)))
 
 
 # --- Lost your link? -----------------------------------------------------------------------------

@@ -1,10 +1,11 @@
-"""What a patient does on their private page /c/<token>: reply to the dermatologist (with photos),
-mark the consultation resolved, withdraw it, download their data, erase it.
+"""The patient's private page /c/<token>, built in one place: the page and its photos, and what the
+patient does there: reply to the dermatologist (with photos), mark the consultation resolved,
+withdraw it, download their data, erase it.
 
-Every action is a POST with a CSRF token, answered with a redirect (post/redirect/get), rate-limited
-like the page itself and audited as the patient. Views stay thin: the rules are in
-app.consultations.conversation and app.consultations.privacy. The page itself is app.intake.routes.private; the
-`private_page` helper below gives its template the thread, the choices and the reply form.
+Every route here shares one rate-limit budget (guessing links through many routes gets no more
+tries than through one), is never cached, and is audited as the patient. Every action is a POST
+with a CSRF token, answered with a redirect (post/redirect/get). Views stay thin: the rules are in
+app.consultations.conversation and app.consultations.privacy.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 from dataclasses import dataclass, field
 
 from flask import (
+    Response,
     abort,
     current_app,
     flash,
@@ -26,23 +28,42 @@ from flask import (
 )
 from flask_babel import gettext
 from flask_wtf.csrf import validate_csrf
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from wtforms import ValidationError
 
 from app.consultations import conversation, privacy, uploads
 from app.consultations.conversation import PatientActionRefused, PatientChoices, ThreadEntry
 from app.consultations.pending import PendingPhotos
-from app.extensions import csrf, db
+from app.extensions import csrf, db, limiter
 from app.intake import bp
 from app.intake.patient_forms import ConfirmForm, EraseForm, ReplyForm
-from app.intake.routes import _consultation_for, _no_store, _private_image, private_link_limit
-from app.models import AuditAction, ConsultationRequest, Message
+from app.models import AuditAction, ConsultationRequest, Message, Photo, find_by_token
 from app.photos import ACCEPTED_MIME_TYPES, PhotoLimits
 from app.runtime import audit, client_address, current_actor, policies
-from app.storage import photo_storage
+from app.storage import StorageError, photo_storage
 from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
+
+MAX_TOKEN_LENGTH = 100
+
+
+def _private_limit() -> str:
+    return current_app.config["PRIVATE_LINK_RATE_LIMIT"]
+
+
+# One budget per address for everything under /c/<token> (page, photos, replies, export), so that
+# guessing links through many routes gets no more tries than through one.
+private_link_limit = limiter.shared_limit(_private_limit, scope="private-link")
+
+
+def no_store(response: Response) -> Response:
+    """Private pages and photos are never kept by the browser's or anyone else's cache."""
+    response.headers["Cache-Control"] = "no-store, private"
+    response.headers["Pragma"] = "no-cache"
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return response
 
 
 # --- The page's conversation part (used by templates/intake/private.html) -------------------------
@@ -87,9 +108,72 @@ def private_page(
     )
 
 
-@bp.context_processor
-def _private_page_helper() -> dict:
-    return {"private_page": private_page}
+# --- The patient's private page ------------------------------------------------------------------
+
+
+def _consultation_for(token: str) -> ConsultationRequest:
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        abort(404)
+    consultation = find_by_token(token)
+    if consultation is None:
+        abort(404)
+    return consultation
+
+
+@bp.get("/c/<token>")
+@private_link_limit
+def private(token: str):
+    consultation = _consultation_for(token)
+    audit(AuditAction.VIEWED, consultation=consultation, patient=True)
+    db.session.commit()
+    html = render_template(
+        "intake/private.html",
+        consultation=consultation,
+        token=token,
+        now=utcnow(),
+        photos=[p for p in consultation.photos if p.message_id is None],
+        messages=[m for m in consultation.messages if m.visible_to_patient],
+        page=private_page(consultation),
+    )
+    return no_store(make_response(html))
+
+
+@bp.get("/c/<token>/photos/<storage_key>")
+@private_link_limit
+def photo(token: str, storage_key: str):
+    return _serve_photo(token, storage_key, thumbnail=False)
+
+
+@bp.get("/c/<token>/photos/<storage_key>/thumb")
+@private_link_limit
+def photo_thumbnail(token: str, storage_key: str):
+    return _serve_photo(token, storage_key, thumbnail=True)
+
+
+def _serve_photo(token: str, storage_key: str, thumbnail: bool):
+    """A photo of this request only: the key must belong to the request the token opens."""
+    consultation = _consultation_for(token)
+    found = db.session.execute(
+        select(Photo).where(Photo.request_id == consultation.id, Photo.storage_key == storage_key)
+    ).scalar_one_or_none()
+    if found is None:
+        abort(404)
+    try:
+        data = photo_storage().read(found.thumbnail_key if thumbnail else found.storage_key)
+    except (StorageError, OSError):
+        abort(404)
+    detail = f"photo {found.id}" + (" thumbnail" if thumbnail else "")
+    audit(AuditAction.PHOTO_VIEWED, consultation=consultation, patient=True, detail=detail)
+    db.session.commit()
+    return private_image(data)
+
+
+def private_image(data: bytes) -> Response:
+    response = Response(data, mimetype="image/jpeg")
+    response.headers["Content-Disposition"] = "inline"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    return no_store(response)
 
 
 def _show_page(consultation: ConsultationRequest, token: str, status: int, **page_values):
@@ -105,7 +189,7 @@ def _show_page(consultation: ConsultationRequest, token: str, status: int, **pag
         messages=[m for m in consultation.messages if m.visible_to_patient],
         page=private_page(consultation, **page_values),
     )
-    return _no_store(make_response(html, status))
+    return no_store(make_response(html, status))
 
 
 def _back_to_page(token: str, anchor: str | None = None):
@@ -205,7 +289,7 @@ def reply_draft_photo(token: str, photo_id: str):
         abort(404)
     audit(AuditAction.PHOTO_VIEWED, consultation=consultation, patient=True, detail="reply photo not sent yet")
     db.session.commit()
-    return _private_image(data)
+    return private_image(data)
 
 
 # --- Resolved, withdrawn -------------------------------------------------------------------------
@@ -250,7 +334,7 @@ def _confirmation_page(consultation: ConsultationRequest, token: str, action: st
     audit(AuditAction.VIEWED, consultation=consultation, patient=True, detail=f"{action} confirmation")
     db.session.commit()
     html = render_template("intake/confirm.html", consultation=consultation, token=token, action=action, form=form)
-    return _no_store(make_response(html, status))
+    return no_store(make_response(html, status))
 
 
 # --- Your data: download and erase ---------------------------------------------------------------
@@ -274,7 +358,7 @@ def export(token: str):
         max_age=0,
     )
     response.headers.pop("Expires", None)
-    return _no_store(response)
+    return no_store(response)
 
 
 @bp.route("/c/<token>/erase", methods=["GET", "POST"])
@@ -296,4 +380,4 @@ def erase(token: str):
 @bp.get("/consultation/erased")
 def erased():
     reference = session.pop("erased_reference", None)
-    return _no_store(make_response(render_template("intake/erased.html", reference=reference)))
+    return no_store(make_response(render_template("intake/erased.html", reference=reference)))
