@@ -192,3 +192,9 @@ def test_a_calendar_without_opening_hours_is_refused():
     closed = ResponsePolicy.from_config({**CLINIC_SETTINGS, "CLINIC_OPENING_HOUR": 20, "CLINIC_CLOSING_HOUR": 8})
     with pytest.raises(ValueError, match="no opening hours"):
         due_time(vilnius(2026, 11, 27, 19, 0), closed)
+
+
+def test_a_request_with_its_own_target_is_due_sooner(app):
+    consultation, _ = make_consultation(created_at=SUBMITTED_AT, response_target_hours=4)
+    assert consultation.due_at == SUBMITTED_AT + timedelta(hours=4)
+    assert due_time(SUBMITTED_AT, CLINIC, 4) == CLINIC.calendar.add_working_hours(SUBMITTED_AT, 4)

@@ -39,16 +39,17 @@ class ResponsePolicy:
         )
 
 
-def due_time(start: datetime, policy: ResponsePolicy) -> datetime:
-    """When a reply to something received at `start` is due."""
+def due_time(start: datetime, policy: ResponsePolicy, target_hours: int | None = None) -> datetime:
+    """When a reply to something received at `start` is due (`target_hours`: a request's own target)."""
+    hours = target_hours or policy.target_hours
     if policy.calendar is not None:
-        return policy.calendar.add_working_hours(as_utc(start), policy.target_hours)
-    return as_utc(start) + timedelta(hours=policy.target_hours)
+        return policy.calendar.add_working_hours(as_utc(start), hours)
+    return as_utc(start) + timedelta(hours=hours)
 
 
 def start_clock(consultation: ConsultationRequest, now: datetime, policy: ResponsePolicy) -> ResponseClock:
     """Start the clock for the current round: on submission, and again after each patient reply."""
-    due = due_time(now, policy)
+    due = due_time(now, policy, consultation.response_target_hours)
     if consultation.response_round is None:  # a new, unsaved request: the column default is not set yet
         consultation.response_round = 1
     clock = ResponseClock(round=consultation.response_round, started_at=now, due_at=due)

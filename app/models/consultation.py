@@ -90,6 +90,9 @@ class ConsultationRequest(Model):
     clock_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     response_round: Mapped[int] = mapped_column(Integer, default=1)
+    # This request's own response target, when it differs from the clinic's RESPONSE_TARGET_HOURS
+    # (an urgent request, a faster paid tier); None means the clinic's target.
+    response_target_hours: Mapped[int | None] = mapped_column(Integer)
     claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
