@@ -14,6 +14,7 @@ import json
 import logging
 import smtplib
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import cast
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -29,6 +30,18 @@ from app.models import FAILED, PENDING, SENT, ConsultationRequest, OutboundEmail
 from app.timeutil import utcnow
 
 log = logging.getLogger("app.outbox")
+
+
+class EmailTemplate(StrEnum):
+    """Every email the clinic sends: templates/emails/<value>.txt and .html, in both languages."""
+
+    REQUEST_RECEIVED = "request_received"  # to the patient, with the private link
+    STAFF_NEW_REQUEST = "staff_new_request"  # to the team
+    PATIENT_REPLY_READY = "patient_reply_ready"  # to the patient: an answer or a question is waiting
+    PATIENT_REPLIED = "patient_replied"  # to the holder or the team
+    SLA_AT_RISK = "sla_at_risk"
+    SLA_OVERDUE = "sla_overdue"
+    LINK_RESENT = "link_resent"  # "lost your link?"
 
 
 def _fernet() -> Fernet:
@@ -51,7 +64,7 @@ def unseal(sealed: str | None) -> dict:
 
 def enqueue(
     recipient: str,
-    template: str,
+    template: EmailTemplate,
     *,
     language: str = "en",
     context: dict | None = None,
@@ -70,9 +83,11 @@ def enqueue(
             return None
     if consultation is not None and consultation.id is None:
         db.session.flush()
+    if not isinstance(template, EmailTemplate):
+        raise ValueError(f"unknown email template {template!r}")
     email = OutboundEmail(
         recipient=recipient,
-        template=template,
+        template=template.value,
         language=language,
         context=context or {},
         sealed_context=seal(secret_context) if secret_context else None,

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import AuditEvent, ConsultationRequest, Message, OutboundEmail, Photo
-from app.outbox import enqueue
+from app.outbox import EmailTemplate, enqueue
 from tests.factories import make_consultation, make_photo, make_user, stored_files
 
 NOW = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
@@ -83,7 +83,7 @@ def test_photos_messages_and_the_patients_emails_go_with_the_request(app, runner
         make_photo(consultation)
         make_photo(keep)
         db.session.add(Message(request_id=consultation.id, kind="answer", author_id=derm.id, assessment="Eczema."))
-        enqueue("ona@example.com", "patient_reply_ready", consultation=consultation)
+        enqueue("ona@example.com", EmailTemplate.PATIENT_REPLY_READY, consultation=consultation)
         db.session.commit()
     upload_dir = Path(app.config["UPLOAD_DIR"])
     assert len(stored_files(upload_dir)) == 4

@@ -21,7 +21,7 @@ import time_machine
 from app.consultations.calendar import ClinicCalendar
 from app.consultations.clock import ResponsePolicy
 from app.extensions import db
-from app.outbox import enqueue
+from app.outbox import EmailTemplate, enqueue
 from app.runtime import policies
 from tests.conftest import build_app, empty_database, reset_database
 from tests.factories import make_consultation, make_user
@@ -74,7 +74,11 @@ def test_a_failing_check_does_not_stop_delivery(mail_app, mail_server, caplog, m
         closed = ClinicCalendar(opening_hour=20, closing_hour=8, holidays_country="LT", zone=ZoneInfo("Europe/Vilnius"))
         broken = dataclasses.replace(policies(), response=ResponsePolicy(24, 4, calendar=closed))
         monkeypatch.setitem(mail_app.extensions, "clinic_policies", broken)
-        enqueue("dr@clinic.example", "sla_overdue", context={"reference": "DRM-22TEST", "link": "x", "due_local": "y"})
+        enqueue(
+            "dr@clinic.example",
+            EmailTemplate.SLA_OVERDUE,
+            context={"reference": "DRM-22TEST", "link": "x", "due_local": "y"},
+        )
         db.session.commit()
         with caplog.at_level(logging.INFO, logger="app"):
             result = mail_app.test_cli_runner().invoke(args=["worker", "--once"])

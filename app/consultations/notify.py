@@ -11,7 +11,7 @@ from app.consultations.policies import StaffAlerts
 from app.extensions import db
 from app.links import LinkSpec, link
 from app.models import ANSWER, PATIENT_REPLY, QUESTION, ConsultationRequest, Message, User
-from app.outbox import enqueue
+from app.outbox import EmailTemplate, enqueue
 from app.timeutil import as_utc
 
 
@@ -45,7 +45,7 @@ def request_submitted(consultation: ConsultationRequest, token: str, alerts: Sta
     """Confirmation (with the private link) to the patient; a new-request alert to the team."""
     enqueue(
         consultation.patient_email,
-        "request_received",
+        EmailTemplate.REQUEST_RECEIVED,
         language=consultation.language,
         context={"reference": consultation.reference},
         secret_context={"link": patient_link(token)},
@@ -55,7 +55,7 @@ def request_submitted(consultation: ConsultationRequest, token: str, alerts: Sta
     for email, language in staff_recipients(alerts, include_dermatologists=True):
         enqueue(
             email,
-            "staff_new_request",
+            EmailTemplate.STAFF_NEW_REQUEST,
             language=language,
             context={"reference": consultation.reference, "link": staff_link(consultation)},
             dedupe_key=f"new:{consultation.id}:{email}",
@@ -80,7 +80,7 @@ def dermatologist_replied(consultation: ConsultationRequest, message: Message | 
     token = consultation.issue_link(message.created_at)
     queued = enqueue(
         consultation.patient_email,
-        "patient_reply_ready",
+        EmailTemplate.PATIENT_REPLY_READY,
         language=consultation.language,
         context={
             "reference": consultation.reference,
@@ -109,7 +109,7 @@ def patient_replied(consultation: ConsultationRequest, alerts: StaffAlerts, mess
     for email, language in recipients:
         enqueue(
             email,
-            "patient_replied",
+            EmailTemplate.PATIENT_REPLIED,
             language=language,
             context={"reference": consultation.reference, "link": staff_link(consultation)},
             dedupe_key=f"patient-replied:{message.id}:{email.lower()}",
@@ -140,7 +140,11 @@ def _sla_context(consultation: ConsultationRequest, alerts: StaffAlerts) -> dict
 
 
 def _queue_alerts(
-    kind: str, template: str, consultation: ConsultationRequest, recipients: list[tuple[str, str]], alerts: StaffAlerts
+    kind: str,
+    template: EmailTemplate,
+    consultation: ConsultationRequest,
+    recipients: list[tuple[str, str]],
+    alerts: StaffAlerts,
 ) -> int:
     queued = 0
     for email, language in recipients:
@@ -165,13 +169,13 @@ def sla_at_risk(consultation: ConsultationRequest, alerts: StaffAlerts) -> int:
         recipients.setdefault(holder.email.lower(), holder.language or "en")
     else:
         recipients = dict(staff_recipients(alerts, include_dermatologists=True))
-    return _queue_alerts("at-risk", "sla_at_risk", consultation, sorted(recipients.items()), alerts)
+    return _queue_alerts("at-risk", EmailTemplate.SLA_AT_RISK, consultation, sorted(recipients.items()), alerts)
 
 
 def sla_overdue(consultation: ConsultationRequest, alerts: StaffAlerts) -> int:
     """The reply is overdue: escalation to the staff alert addresses. Returns how many emails were queued."""
     recipients = staff_recipients(alerts, include_dermatologists=False)
-    return _queue_alerts("overdue", "sla_overdue", consultation, recipients, alerts)
+    return _queue_alerts("overdue", EmailTemplate.SLA_OVERDUE, consultation, recipients, alerts)
 
 
 def links_resent(email: str, language: str, requests_with_tokens: list[tuple[ConsultationRequest, str]]) -> None:
@@ -182,7 +186,7 @@ def links_resent(email: str, language: str, requests_with_tokens: list[tuple[Con
     pairs = list(requests_with_tokens)
     enqueue(
         email,
-        "link_resent",
+        EmailTemplate.LINK_RESENT,
         language=language,
         context={"references": [consultation.reference for consultation, _ in pairs]},
         secret_context={"links": [[consultation.reference, patient_link(token)] for consultation, token in pairs]},
