@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import io
+import re
+from datetime import timedelta
+from urllib.parse import urlsplit
 
 from PIL import Image, ImageChops, ImageFilter, ImageStat
 from sqlalchemy import func, select
 
-from app.cli.demo import DEMO_ACCOUNTS, DEMO_CASES, skin_photo
 from app.consultations import clock as sla
+from app.consultations import staff_actions
+from app.demo.accounts import DEMO_ACCOUNTS
+from app.demo.cases import DEMO_CASES, SHOWCASE_LINKS, Story
+from app.demo.photos import skin_photo
+from app.demo.store import submission_key
 from app.extensions import db
 from app.models import (
     ANSWER,
@@ -17,10 +24,14 @@ from app.models import (
     CLOSED,
     IN_REVIEW,
     OPEN_STATUSES,
+    PATIENT_REPLY,
     QUESTION,
     SUBMITTED,
+    AuditEvent,
     ConsultationRequest,
     Message,
+    OutboundEmail,
+    PatientLink,
     Photo,
     ResponseClock,
     User,
@@ -117,16 +128,106 @@ def test_seeded_photos_went_through_the_pipeline_and_are_stored(app, runner):
         assert photo.bytes == len(storage.read(photo.storage_key))
 
 
+SEEDED = (User, ConsultationRequest, Photo, Message, ResponseClock, PatientLink, AuditEvent, OutboundEmail)
+
+
 def test_seed_twice_changes_nothing(app, runner):
-    seed(runner)
-    before = [count(model) for model in (User, ConsultationRequest, Photo, Message, ResponseClock)]
+    first = seed(runner)
+    before = [count(model) for model in SEEDED]
     files = len(photo_storage().keys())
 
     output = seed(runner)
 
-    assert [count(model) for model in (User, ConsultationRequest, Photo, Message, ResponseClock)] == before
+    assert [count(model) for model in SEEDED] == before
     assert len(photo_storage().keys()) == files
     assert "Created by this run: 0" in output
+    assert private_links(output) == private_links(first)
+
+
+# What the real flow leaves after each story: the status, and the audit rows in order, each by the
+# dermatologist holding the request or by the patient.
+REAL_FLOW = {
+    Story.NEW: (SUBMITTED, []),
+    Story.CLAIMED: (IN_REVIEW, [("claimed", "holder")]),
+    Story.ASKED: (AWAITING_PATIENT, [("claimed", "holder"), ("asked", "holder")]),
+    Story.REPLIED: (IN_REVIEW, [("claimed", "holder"), ("asked", "holder"), ("patient_replied", "patient")]),
+    Story.ANSWERED: (ANSWERED, [("claimed", "holder"), ("answered", "holder")]),
+    Story.CLOSED: (CLOSED, [("claimed", "holder"), ("answered", "holder"), ("resolved", "patient")]),
+}
+
+
+def test_the_examples_leave_what_the_real_actions_leave(app, runner):
+    seed(runner)
+
+    dermatologists = list(
+        db.session.execute(select(User).where(User.role == "dermatologist").order_by(User.id)).scalars()
+    )
+    target = timedelta(hours=policies().response.target_hours)
+    outcomes = set()
+    for number, case in enumerate(DEMO_CASES, start=1):
+        request = db.session.execute(
+            select(ConsultationRequest).where(ConsultationRequest.submission_key == submission_key(number))
+        ).scalar_one()
+        status, steps = REAL_FLOW[case.story]
+        holder = dermatologists[case.holder or 0]
+        events = list(
+            db.session.execute(
+                select(AuditEvent).where(AuditEvent.request_id == request.id).order_by(AuditEvent.id)
+            ).scalars()
+        )
+        assert request.status == status, case
+        by = {"holder": ("user", holder.id), "patient": ("patient", None)}
+        assert [(e.action, e.actor_kind, e.actor_user_id) for e in events] == [(a, *by[who]) for a, who in steps]
+        # Dated when each step happened, not when the seed ran.
+        sent = {message.kind: message.created_at for message in request.messages}  # one of each kind at most
+        when = {
+            "claimed": request.claimed_at,
+            "asked": sent.get(QUESTION),
+            "answered": sent.get(ANSWER),
+            "patient_replied": sent.get(PATIENT_REPLY),
+            "resolved": request.closed_at,
+        }
+        assert [e.at for e in events] == [when[e.action] for e in events], case
+        assert request.updated_at == (events[-1].at if events else request.created_at)
+        # The first round is met when the dermatologist's first message came within the target.
+        first_round = min(request.clocks, key=lambda clock: clock.round)
+        if case.reply_after is not None:
+            outcome = sla.round_outcome(first_round.due_at, first_round.stopped_at)
+            assert outcome == (sla.MET if timedelta(hours=case.reply_after) < target else sla.MISSED), case
+            outcomes.add(outcome)
+    assert outcomes == {sla.MET, sla.MISSED}, "answers on time and one late"
+    assert_clocks_match_the_requests(all_requests())
+    assert count(OutboundEmail) == 0, "nobody is emailed about demo data"
+
+
+def test_an_example_that_fails_partway_is_removed_and_made_afresh_next_time(app, runner, monkeypatch):
+    def refused(*args, **kwargs):
+        raise RuntimeError("the answer could not be saved")
+
+    monkeypatch.setattr(staff_actions, "answer", refused)
+    assert runner.invoke(args=["demo", "seed"]).exit_code != 0
+
+    first_answered = next(n for n, case in enumerate(DEMO_CASES, start=1) if case.story == Story.ANSWERED)
+    kept = DEMO_CASES[: first_answered - 1]
+    assert [r.submission_key for r in all_requests()] == [submission_key(n) for n in range(1, first_answered)]
+    assert len(photo_storage().keys()) == 2 * sum(case.photos for case in kept), "its photos and thumbnails are gone"
+    monkeypatch.undo()
+    seed(runner)
+    assert count(ConsultationRequest) == len(DEMO_CASES)
+    assert_clocks_match_the_requests(all_requests())
+
+
+def private_links(output: str) -> list[str]:
+    return re.findall(r"https?://\S+/c/\S+", output)
+
+
+def test_the_summary_shows_working_private_links(app, runner, client):
+    links = private_links(seed(runner))
+
+    assert len(links) == len(SHOWCASE_LINKS)
+    for link in links:
+        assert link.startswith(app.config["PUBLIC_BASE_URL"])
+        assert client.get(urlsplit(link).path).status_code == 200
 
 
 def test_requests_n_makes_exactly_n_requests_and_keeps_them_on_the_next_run(app, runner):

@@ -1,0 +1,27 @@
+"""Demo data for trying the app locally (`flask demo seed`, run by `make run`); never in production.
+
+What a run makes sure exists:
+
+- four accounts with fixed demo passwords (an admin, a staff member, two dermatologists), printed at
+  the end with the sign-in address (accounts.py);
+- the hand-written examples (cases.DEMO_CASES), one for each situation the queue shows: new, at risk
+  and overdue requests, claimed ones, one waiting for the patient, one where the patient replied,
+  answers on time and late, closed ones. Each is played (stories.py) through the real actions, at
+  the past moments of its story: submitted with one or two generated photos of skin (photos.py), then
+  claimed, asked or answered, replied to and resolved, so its photos, messages, response clocks and
+  audit rows are exactly what the real flow leaves;
+- with `--requests N`, further requests up to N in all, "bulk rows" (bulk.py): written with one
+  executemany INSERT per table per batch, so 20,000 take seconds. They have realistic fields and
+  messages, clocks from the same rules, but no photos and no audit rows.
+
+The emails the real actions queue for demo requests are dropped in the same transaction, so nobody
+(a demo patient, a dermatologist, STAFF_ALERT_EMAILS) is ever emailed about demo data.
+
+Idempotent: every demo request carries a submission key "demo-000001", "demo-000002", ... and a run
+creates only those missing; existing accounts are left as they are. `--reset` first deletes the demo
+requests (rows and photo files) and restores the demo accounts' passwords.
+
+Refused under APP_CONFIG=production (app/cli/demo.py): demo passwords are public, and the demo
+patients' private links are derived from SECRET_KEY (store.py), so that the summary (summary.py) can
+print them again on every run.
+"""
