@@ -28,6 +28,12 @@ QUEUE_ROLES = (Role.DERMATOLOGIST, Role.STAFF, Role.ADMIN)
 COORDINATOR_ROLES = (Role.STAFF, Role.ADMIN)
 
 
+MISSING_LICENCE = _l(
+    "Your licence number is not on your account yet, so the answer was not sent: it goes on the patient's "
+    "letter. Ask an admin to add it on the Accounts page, then send again. Your text is still below."
+)
+
+
 class ActionRefused(Exception):
     """The action cannot be done now; the message says why, in words fit for the user."""
 
@@ -143,7 +149,13 @@ def _take_turn(consultation: ConsultationRequest, author: User, new_status: Stat
 def answer(
     consultation: ConsultationRequest, author: User, content: Answer, now: datetime, *, address: str | None = None
 ) -> Message:
-    """The dermatologist's structured answer: stops the clock and tells the patient a reply is ready."""
+    """The dermatologist's structured answer: stops the clock and tells the patient a reply is ready.
+
+    Every answer can become a signed letter, so it needs the author's licence number first.
+    """
+    _require_role(author, CLINICAL_ROLES)
+    if not (author.licence_number or "").strip():
+        raise ActionRefused(MISSING_LICENCE)
     _take_turn(consultation, author, Status.ANSWERED, now)
     message = Message(
         kind=ANSWER,
