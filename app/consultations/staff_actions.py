@@ -15,11 +15,21 @@ from datetime import datetime
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case
 
-from app.consultations import audit, clock, notify
+from app.consultations import audit, clock, notify, saved_replies
 from app.consultations.audit import Actor
 from app.consultations.states import WORKABLE, Status, same_holder, sources, update_if
 from app.extensions import db
-from app.models import ANSWER, INTERNAL_NOTE, QUESTION, AuditAction, ConsultationRequest, Message, Role, User
+from app.models import (
+    ANSWER,
+    INTERNAL_NOTE,
+    QUESTION,
+    AuditAction,
+    ConsultationRequest,
+    Message,
+    Role,
+    SavedReply,
+    User,
+)
 
 # Who may do what. Clinical acts stay with dermatologists:
 # an admin or staff account is not a clinician's signature on advice to a patient.
@@ -147,11 +157,18 @@ def _take_turn(consultation: ConsultationRequest, author: User, new_status: Stat
 
 
 def answer(
-    consultation: ConsultationRequest, author: User, content: Answer, now: datetime, *, address: str | None = None
+    consultation: ConsultationRequest,
+    author: User,
+    content: Answer,
+    now: datetime,
+    *,
+    address: str | None = None,
+    saved_reply: SavedReply | None = None,
 ) -> Message:
     """The dermatologist's structured answer: stops the clock and tells the patient a reply is ready.
 
     Every answer can become a signed letter, so it needs the author's licence number first.
+    `saved_reply` is the saved reply the answer started from, counted once the answer is sent.
     """
     _require_role(author, CLINICAL_ROLES)
     if not (author.licence_number or "").strip():
@@ -164,8 +181,11 @@ def answer(
         treatment=content.treatment.strip(),
         prescription_note=content.prescription_note.strip() or None,
         follow_up=content.follow_up.strip() or None,
+        signed_licence_number=author.licence_number,
         created_at=now,
     )
+    if saved_reply is not None and saved_replies.may_use(author, saved_reply):
+        saved_replies.count_use(saved_reply, Actor.staff(author, address), consultation)
     return _send_to_patient(consultation, author, message, AuditAction.ANSWERED, now, address)
 
 

@@ -1,4 +1,4 @@
-"""dermatologists' licence numbers and saved replies
+"""dermatologists' licence numbers (and the one each answer was signed with) and saved replies
 
 Revision ID: e7c41a9b2d05
 Revises: d4b2e1f3a5c6
@@ -20,6 +20,8 @@ depends_on = None
 def upgrade():
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.add_column(sa.Column("licence_number", sa.String(length=40), nullable=True))
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("signed_licence_number", sa.String(length=40), nullable=True))
     op.create_table(
         "saved_replies",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -43,5 +45,7 @@ def upgrade():
 def downgrade():
     op.drop_index("ix_saved_replies_owner", table_name="saved_replies")
     op.drop_table("saved_replies")
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_column("signed_licence_number")
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_column("licence_number")
