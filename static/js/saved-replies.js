@@ -50,7 +50,7 @@
         other.setAttribute("aria-pressed", other === button ? "true" : "false");
       });
       var title = button.firstChild ? button.firstChild.textContent.trim() : "";
-      if (status) { status.textContent = form.getAttribute("data-filled-message").replace("%(title)s", title); }
+      if (status) { status.textContent = form.getAttribute("data-filled-message").replace("{title}", title); }
     });
   }
 
