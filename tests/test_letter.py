@@ -54,7 +54,7 @@ def answered(language="lt", **fields):
 
 def test_the_patient_downloads_a_letter_in_their_language(app, client, monkeypatch):
     use_settings(app, monkeypatch, CLINIC_NAME="Odos klinika", CLINIC_ADDRESS="Gedimino pr. 1, Vilnius")
-    consultation, token, derm, message = answered("lt")
+    consultation, token, _derm, message = answered("lt")
     response = client.get(f"/c/{token}/letter.pdf")
     assert response.status_code == 200
     assert response.mimetype == "application/pdf"
@@ -81,7 +81,7 @@ def test_the_letter_says_the_consultation_was_remote(app, client):
 
 
 def test_staff_get_the_same_letter_in_the_patients_language(app, client):
-    consultation, token, derm, _message = answered("lt")
+    consultation, _token, _derm, _message = answered("lt")
     login_as(client, make_user("staff"))
     response = client.get(f"/queue/{consultation.reference}/letter.pdf?lang=en")
     assert response.status_code == 200
@@ -178,8 +178,20 @@ def test_an_admin_sets_the_licence_number_on_the_accounts_page(app, client):
 
 def test_flask_users_create_and_licence(app, runner):
     result = runner.invoke(
-        args=["users", "create", "--email", "ruta@clinic.example", "--name", "Dr Rūta", "--role", "dermatologist",
-              "--password", "correct horse battery staple", "--licence", "MPL-12345"]
+        args=[
+            "users",
+            "create",
+            "--email",
+            "ruta@clinic.example",
+            "--name",
+            "Dr Rūta",
+            "--role",
+            "dermatologist",
+            "--password",
+            "correct horse battery staple",
+            "--licence",
+            "MPL-12345",
+        ]
     )
     assert result.exit_code == 0, result.output
     user = db.session.execute(select(User).where(User.email == "ruta@clinic.example")).scalar_one()

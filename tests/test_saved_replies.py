@@ -127,7 +127,7 @@ def test_replies_for_the_requests_condition_and_language_come_first(app):
 
 
 def claimed_request(derm, **fields):
-    consultation, token = make_consultation(claimed_by=derm, status="in_review", **fields)
+    consultation, _token = make_consultation(claimed_by=derm, status="in_review", **fields)
     return consultation
 
 

@@ -73,7 +73,11 @@ def letter_text(consultation: ConsultationRequest, answer: Message, clinic: Clin
                 author.name if author is not None else gettext("Dermatologist"),
                 gettext("Dermatologist · licence number %(licence)s", licence=licence),
             ],
-            footer=gettext("%(clinic)s · %(reference)s · page %(page)s", clinic=clinic.name,
-                           reference=consultation.reference, page="{page}"),
+            footer=gettext(
+                "%(clinic)s · %(reference)s · page %(page)s",
+                clinic=clinic.name,
+                reference=consultation.reference,
+                page="{page}",
+            ),
             created_at=signed_at,
         )

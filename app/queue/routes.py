@@ -123,9 +123,7 @@ class OfferedReply:
 def _offered_replies(consultation: ConsultationRequest) -> list[OfferedReply]:
     """The saved replies the dermatologist may use here, filled in, the request's own kind first."""
     values = placeholder_values(consultation)
-    ordered = saved_replies.for_request(
-        saved_replies.usable(_me()), consultation.condition_slug, consultation.language
-    )
+    ordered = saved_replies.for_request(saved_replies.usable(_me()), consultation.condition_slug, consultation.language)
     return [
         OfferedReply(
             reply=reply,
