@@ -203,3 +203,10 @@ def test_flask_users_create_and_licence(app, runner):
     assert "licence MPL-54321" in runner.invoke(args=["users", "list"]).output
     refused = runner.invoke(args=["users", "licence", "--email", "ruta@clinic.example", "--licence", "a" * 41])
     assert refused.exit_code != 0 and "licence number" in refused.output
+
+
+def test_the_private_page_links_to_the_letter(app, client):
+    _consultation, token, _derm, message = answered("lt")
+    page = client.get(f"/c/{token}").get_data(as_text=True)
+    assert f'href="/c/{token}/letter.pdf?answer={message.id}"' in page
+    assert "Atsisiųsti šį atsakymą kaip raštą (PDF)" in page
