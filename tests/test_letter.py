@@ -207,6 +207,6 @@ def test_flask_users_create_and_licence(app, runner):
 
 def test_the_private_page_links_to_the_letter(app, client):
     _consultation, token, _derm, message = answered("lt")
-    page = client.get(f"/c/{token}").get_data(as_text=True)
+    page = client.get(f"/c/{token}?lang=lt").get_data(as_text=True)
     assert f'href="/c/{token}/letter.pdf?answer={message.id}"' in page
     assert "Atsisiųsti šį atsakymą kaip raštą (PDF)" in page
