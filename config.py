@@ -46,6 +46,10 @@ class Config:
     PHOTO_MAX_EDGE = 2048
     THUMBNAIL_EDGE = 400
 
+    # Printed at the top of every patient's letter (the PDF of an answer).
+    CLINIC_NAME = "Skin Clinic"
+    CLINIC_ADDRESS = "Vilnius, Lithuania"
+
     RESPONSE_TARGET_HOURS = 24
     SLA_WARNING_HOURS = 4
     SLA_CALENDAR = "calendar"  # "calendar": every hour counts; "clinic": opening hours only
@@ -257,6 +261,15 @@ def _languages(value: Any) -> bool:
     return isinstance(value, list | tuple) and bool(value) and set(value) <= set(SUPPORTED_LANGUAGES)
 
 
+def _one_line(limit: int, *, required: bool) -> Callable[[Any], bool]:
+    def check(value: Any) -> bool:
+        if not isinstance(value, str) or len(value) > limit or any(ord(ch) < 32 for ch in value):
+            return False
+        return bool(value.strip()) or not required
+
+    return check
+
+
 def _base_url(value: Any) -> bool:
     return isinstance(value, str) and bool(re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", value))
 
@@ -292,6 +305,8 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "MAIL_PORT": (_whole(1, 65535), "a port number from 1 to 65535"),
     "PUBLIC_BASE_URL": (_base_url, "an http(s) address such as https://clinic.example, without a query"),
     "PROXY_FIX_HOPS": (_whole(0, 5), "a whole number of proxies from 0 to 5"),
+    "CLINIC_NAME": (_one_line(120, required=True), "the clinic's name on one line, at most 120 characters"),
+    "CLINIC_ADDRESS": (_one_line(300, required=False), "the clinic's address on one line, at most 300 characters"),
 }
 
 

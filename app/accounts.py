@@ -6,6 +6,8 @@ Functions change the session's objects and never commit; the caller's transactio
 
 from __future__ import annotations
 
+import re
+
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -40,13 +42,31 @@ def check_password(password: str) -> str:
     return password
 
 
+LICENCE_PATTERN = re.compile(r"[0-9A-Za-z][0-9A-Za-z ./-]{0,39}")
+
+
+def check_licence(licence: str | None) -> str | None:
+    """A licence number as printed on letters (e.g. "MPL-012345"), trimmed; empty means none."""
+    licence = " ".join((licence or "").split())
+    if not licence:
+        return None
+    if not LICENCE_PATTERN.fullmatch(licence):
+        raise AccountError(
+            _l("Enter the licence number with letters, digits, spaces, dots, dashes or slashes (at most 40).")
+        )
+    return licence
+
+
 def find_by_email(email: str) -> User | None:
     return db.session.execute(select(User).where(func.lower(User.email) == normalise_email(email))).scalar_one_or_none()
 
 
-def create_user(email: str, name: str, role: str, password: str, *, by: User | None = None) -> User:
+def create_user(
+    email: str, name: str, role: str, password: str, *, by: User | None = None, licence_number: str | None = None
+) -> User:
     """A new active account; the email must be unused and the password long enough."""
     email = check_email(email)
+    licence = check_licence(licence_number)
     name = (name or "").strip()
     if not name:
         raise AccountError(_l("Enter the person's name."))
@@ -54,7 +74,13 @@ def create_user(email: str, name: str, role: str, password: str, *, by: User | N
         raise AccountError(_l("Choose a role: %(roles)s.", roles=", ".join(ROLES)))
     if find_by_email(email) is not None:
         raise AccountError(_l("An account with this email already exists."))
-    user = User(email=email, name=name[:120], role=role, password_hash=hash_password(check_password(password)))
+    user = User(
+        email=email,
+        name=name[:120],
+        role=role,
+        password_hash=hash_password(check_password(password)),
+        licence_number=licence,
+    )
     db.session.add(user)
     db.session.flush()
     audit(AuditAction.USER_CREATED, user=by, detail=f"user {user.id} role {role}")
@@ -84,6 +110,16 @@ def change_role(user: User, role: str, *, by: User | None = None) -> None:
     # A changed role should take effect everywhere now, not at the next sign-in.
     user.session_version += 1
     audit(AuditAction.USER_UPDATED, user=by, detail=f"user {user.id} role {old} -> {role}")
+
+
+def set_licence(user: User, licence_number: str | None, *, by: User | None = None) -> None:
+    """Record (or clear) the professional licence number printed on the person's letters."""
+    licence = check_licence(licence_number)
+    if licence == user.licence_number:
+        return
+    user.licence_number = licence
+    # The number itself is not health data, but the log only needs to say that it changed.
+    audit(AuditAction.USER_UPDATED, user=by, detail=f"user {user.id} licence number {'set' if licence else 'removed'}")
 
 
 def deactivate(user: User, *, by: User | None = None) -> None:

@@ -24,14 +24,19 @@ def make_user(
     name: str | None = None,
     password: str = DEFAULT_PASSWORD,
     active: bool = True,
+    licence_number: str | None = "",
 ) -> User:
+    """A staff account; a dermatologist gets a licence number (needed to answer) unless given None."""
     number = next(_counter)
+    if licence_number == "":
+        licence_number = f"MPL-{number:05d}" if role == "dermatologist" else None
     user = User(
         email=email or f"{role}{number}@clinic.example",
         name=name or f"Dr Test {number}" if role == "dermatologist" else name or f"Staff {number}",
         role=role,
         password_hash=hash_password(password),
         active=active,
+        licence_number=licence_number,
     )
     db.session.add(user)
     db.session.commit()

@@ -342,8 +342,8 @@ def test_request_page_shows_everything_the_patient_sent_and_is_audited(client, s
         "Cetirizine 10 mg",
         "Penicillin",
         "Eczema as a child",
-        "hands",
-        "itching",
+        "Hands or palms",  # the patient's answers in words, not their codes
+        "Itching",
         "patient@example.com",
         "Acne",
     ):

@@ -36,15 +36,23 @@ def commands() -> None:
     confirmation_prompt=True,
     help="At least 12 characters; asked for (twice, hidden) when not given.",
 )
+@click.option(
+    "--licence",
+    "licence",
+    default=None,
+    help="A dermatologist's professional licence number, printed on their letters (needed to answer).",
+)
 @with_appcontext
-def create(email: str, name: str, role: str, password: str) -> None:
+def create(email: str, name: str, role: str, password: str, licence: str | None) -> None:
     """Create an active staff account."""
     try:
-        user = accounts.create_user(email, name, role, password)
+        user = accounts.create_user(email, name, role, password, licence_number=licence)
     except accounts.AccountError as error:
         raise _refused(error) from error
     db.session.commit()
     click.echo(f"Created {user.role} {user.email} (id {user.id}).")
+    if user.role == "dermatologist" and not user.licence_number:
+        click.echo(f"No licence number yet: they cannot answer until one is set (flask users licence --email {email}).")
 
 
 @commands.command("list")
@@ -58,7 +66,8 @@ def list_users() -> None:
     for user in users:
         state = "active" if user.active else "deactivated"
         last = user.last_login_at.strftime("%Y-%m-%d %H:%M UTC") if user.last_login_at else "never signed in"
-        click.echo(f"{user.id:>4}  {user.role:<13} {state:<11} {user.email}  {user.name}  ({last})")
+        licence = f"  licence {user.licence_number}" if user.licence_number else ""
+        click.echo(f"{user.id:>4}  {user.role:<13} {state:<11} {user.email}  {user.name}{licence}  ({last})")
 
 
 def _find(email: str) -> User:
@@ -89,6 +98,20 @@ def reactivate(email: str) -> None:
     accounts.reactivate(_find(email))
     db.session.commit()
     click.echo(f"Reactivated {email}.")
+
+
+@commands.command("licence")
+@click.option("--email", required=True)
+@click.option("--licence", "licence", required=True, help="The licence number; an empty value removes it.")
+@with_appcontext
+def set_licence(email: str, licence: str) -> None:
+    """Set a dermatologist's professional licence number (printed on their letters)."""
+    try:
+        accounts.set_licence(_find(email), licence)
+    except accounts.AccountError as error:
+        raise _refused(error) from error
+    db.session.commit()
+    click.echo(f"Licence number {'set' if licence.strip() else 'removed'} for {email}.")
 
 
 @commands.command("set-password")

@@ -15,17 +15,33 @@ from datetime import datetime
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case
 
-from app.consultations import audit, clock, notify
+from app.consultations import audit, clock, notify, saved_replies
 from app.consultations.audit import Actor
 from app.consultations.states import WORKABLE, Status, same_holder, sources, update_if
 from app.extensions import db
-from app.models import ANSWER, INTERNAL_NOTE, QUESTION, AuditAction, ConsultationRequest, Message, Role, User
+from app.models import (
+    ANSWER,
+    INTERNAL_NOTE,
+    QUESTION,
+    AuditAction,
+    ConsultationRequest,
+    Message,
+    Role,
+    SavedReply,
+    User,
+)
 
 # Who may do what. Clinical acts stay with dermatologists:
 # an admin or staff account is not a clinician's signature on advice to a patient.
 CLINICAL_ROLES = (Role.DERMATOLOGIST,)
 QUEUE_ROLES = (Role.DERMATOLOGIST, Role.STAFF, Role.ADMIN)
 COORDINATOR_ROLES = (Role.STAFF, Role.ADMIN)
+
+
+MISSING_LICENCE = _l(
+    "Your licence number is not on your account yet, so the answer was not sent: it goes on the patient's "
+    "letter. Ask an admin to add it on the Accounts page, then send again. Your text is still below."
+)
 
 
 class ActionRefused(Exception):
@@ -141,9 +157,22 @@ def _take_turn(consultation: ConsultationRequest, author: User, new_status: Stat
 
 
 def answer(
-    consultation: ConsultationRequest, author: User, content: Answer, now: datetime, *, address: str | None = None
+    consultation: ConsultationRequest,
+    author: User,
+    content: Answer,
+    now: datetime,
+    *,
+    address: str | None = None,
+    saved_reply: SavedReply | None = None,
 ) -> Message:
-    """The dermatologist's structured answer: stops the clock and tells the patient a reply is ready."""
+    """The dermatologist's structured answer: stops the clock and tells the patient a reply is ready.
+
+    Every answer can become a signed letter, so it needs the author's licence number first.
+    `saved_reply` is the saved reply the answer started from, counted once the answer is sent.
+    """
+    _require_role(author, CLINICAL_ROLES)
+    if not (author.licence_number or "").strip():
+        raise ActionRefused(MISSING_LICENCE)
     _take_turn(consultation, author, Status.ANSWERED, now)
     message = Message(
         kind=ANSWER,
@@ -152,8 +181,11 @@ def answer(
         treatment=content.treatment.strip(),
         prescription_note=content.prescription_note.strip() or None,
         follow_up=content.follow_up.strip() or None,
+        signed_licence_number=author.licence_number,
         created_at=now,
     )
+    if saved_reply is not None and saved_replies.may_use(author, saved_reply):
+        saved_replies.count_use(saved_reply, Actor.staff(author, address), consultation)
     return _send_to_patient(consultation, author, message, AuditAction.ANSWERED, now, address)
 
 

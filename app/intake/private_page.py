@@ -32,12 +32,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from wtforms import ValidationError
 
-from app.consultations import conversation, privacy, uploads
+from app.consultations import conversation, letter, privacy, uploads
 from app.consultations.conversation import PatientActionRefused, PatientChoices, ThreadEntry
 from app.consultations.pending import PendingPhotos
 from app.extensions import csrf, db, limiter
 from app.intake import bp
 from app.intake.patient_forms import ConfirmForm, EraseForm, ReplyForm
+from app.letters import render as render_letter
 from app.models import AuditAction, ConsultationRequest, Message, Photo, find_by_token
 from app.photos import ACCEPTED_MIME_TYPES, PhotoLimits
 from app.runtime import audit, client_address, current_actor, policies
@@ -194,6 +195,24 @@ def _show_page(consultation: ConsultationRequest, token: str, status: int, **pag
 
 def _back_to_page(token: str, anchor: str | None = None):
     return redirect(url_for("intake.private", token=token, _anchor=anchor), code=303)
+
+
+@bp.get("/c/<token>/letter.pdf")
+@private_link_limit
+def letter_pdf(token: str):
+    """The dermatologist's answer as a letter to take to one's own doctor (the latest answer, or
+    ?answer=<message id>); in the patient's language, audited like the page itself."""
+    consultation = _consultation_for(token)
+    answer = letter.answer_for_letter(consultation, request.args.get("answer", type=int))
+    if answer is None:
+        abort(404)
+    pdf = render_letter(letter.letter_text(consultation, answer, policies().clinic, policies().zone))
+    audit(AuditAction.LETTER_DOWNLOADED, consultation=consultation, patient=True, detail=f"message {answer.id}")
+    db.session.commit()
+    response = Response(pdf, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="skin-clinic-{consultation.reference}-letter.pdf"'
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return no_store(response)
 
 
 # --- Replying ------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from app.models.consultation import (
     new_reference,
 )
 from app.models.outbox import FAILED, PENDING, SENT, OutboundEmail
+from app.models.saved_reply import SavedReply
 from app.models.user import ROLES, Role, User
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "Photo",
     "ResponseClock",
     "Role",
+    "SavedReply",
     "User",
     "find_by_token",
     "hash_token",

@@ -37,6 +37,11 @@ class AuditAction(StrEnum):
     USER_UPDATED = "user_updated"
     TOTP_ENABLED = "totp_enabled"
     PURGED = "purged"
+    LETTER_DOWNLOADED = "letter_downloaded"
+    SAVED_REPLY_CREATED = "saved_reply_created"
+    SAVED_REPLY_UPDATED = "saved_reply_updated"
+    SAVED_REPLY_DELETED = "saved_reply_deleted"
+    SAVED_REPLY_USED = "saved_reply_used"
 
 
 AUDIT_ACTIONS = tuple(AuditAction)

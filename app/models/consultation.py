@@ -195,6 +195,8 @@ class Message(Model):
     treatment: Mapped[str | None] = mapped_column(Text)
     prescription_note: Mapped[str | None] = mapped_column(Text)
     follow_up: Mapped[str | None] = mapped_column(Text)
+    # The author's licence number when they signed this answer: the letter prints it even if it changes.
+    signed_licence_number: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     request: Mapped[ConsultationRequest] = relationship(back_populates="messages")

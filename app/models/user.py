@@ -45,6 +45,9 @@ class User(UserMixin, Model):
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
     # The language the person last used the app in; their alert emails are written in it.
     language: Mapped[str] = mapped_column(String(5), default="en", server_default="en")
+    # A dermatologist's professional licence number, printed on every letter they sign;
+    # they cannot answer a patient until an admin has entered it.
+    licence_number: Mapped[str | None] = mapped_column(String(40))
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive accounts

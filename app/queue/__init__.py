@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("queue", __name__)
 
-from app.queue import routes  # noqa: E402,F401  (routes attach to bp)
+from app.queue import replies, routes  # noqa: E402,F401  (routes attach to bp)

@@ -60,7 +60,7 @@ def condition_title(slug: str | None) -> str:
     patient picked, or a plain fallback."""
     if not slug:
         return gettext("Not sure / other")
-    article, _ = articles().get(slug, str(get_locale() or "en"))
+    article, _ = articles().get(slug, str(get_locale() or "en"), include_drafts=True)
     return article.title if article is not None else slug
 
 

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import SelectField, TextAreaField
+from wtforms import HiddenField, SelectField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 LONG_TEXT = 5000
+
+
+def _whole_number(value: object) -> int | None:
+    if isinstance(value, int):
+        return value
+    return int(value) if isinstance(value, str) and value.isdigit() and len(value) < 12 else None
 
 
 class AnswerForm(FlaskForm):
@@ -21,6 +27,8 @@ class AnswerForm(FlaskForm):
     )
     prescription_note = TextAreaField(_l("Prescription note"), validators=[Optional(), Length(max=LONG_TEXT)])
     follow_up = TextAreaField(_l("Follow-up advice"), validators=[Optional(), Length(max=LONG_TEXT)])
+    # The saved reply the text started from, if any: counted when the answer is sent.
+    saved_reply_id = HiddenField(filters=[lambda v: _whole_number(v)])
 
 
 class QuestionForm(FlaskForm):

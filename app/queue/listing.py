@@ -148,3 +148,38 @@ def tab_counts(user_id: int) -> dict[str, int]:
         ).where(request.status.in_((SUBMITTED, IN_REVIEW, AWAITING_PATIENT)))
     ).one()
     return {key: int(value) for key, value in row._mapping.items()}
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """The requests before and after one in the open queue's order (for j/k and the page's links)."""
+
+    previous: str | None
+    next: str | None
+
+
+def neighbours(consultation_id: int) -> Neighbours:
+    """The open requests either side of this one, most urgent first as the queue lists them.
+
+    A request no longer open has no place in that order: "next" is then the most urgent open one.
+    """
+    conditions, order = _criteria("open", 0, "")
+    ids_and_refs = db.session.execute(
+        select(ConsultationRequest.id, ConsultationRequest.reference).where(*conditions).order_by(*order)
+    ).all()
+    position = next((index for index, row in enumerate(ids_and_refs) if row.id == consultation_id), None)
+    if position is None:
+        return Neighbours(previous=None, next=ids_and_refs[0].reference if ids_and_refs else None)
+    before = ids_and_refs[position - 1].reference if position > 0 else None
+    after = ids_and_refs[position + 1].reference if position + 1 < len(ids_and_refs) else None
+    return Neighbours(previous=before, next=after)
+
+
+def next_unclaimed(excluding_id: int | None = None) -> str | None:
+    """The most urgent request nobody holds (what "answer and open the next" opens), if any."""
+    conditions, order = _criteria("unclaimed", 0, "")
+    if excluding_id is not None:
+        conditions.append(ConsultationRequest.id != excluding_id)
+    return db.session.execute(
+        select(ConsultationRequest.reference).where(*conditions).order_by(*order).limit(1)
+    ).scalar_one_or_none()

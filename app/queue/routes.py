@@ -4,6 +4,7 @@ app.consultations.staff_actions, commit and redirect (post/redirect/get)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
@@ -12,6 +13,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
 from app.auth.session import roles_required
+from app.conditions.library import articles
+from app.consultations import letter, saved_replies
 from app.consultations.staff_actions import (
     CLINICAL_ROLES,
     COORDINATOR_ROLES,
@@ -27,12 +30,14 @@ from app.consultations.staff_actions import (
     release,
 )
 from app.extensions import db
-from app.models import AuditAction, AuditEvent, ConsultationRequest, Message, Photo, User
+from app.letters import render as render_letter
+from app.models import AuditAction, AuditEvent, ConsultationRequest, Message, Photo, SavedReply, User
 from app.queue import bp
+from app.queue.case import case_facts, earlier_requests
 from app.queue.display import condition_title, countdown, countdown_formats, describe_age, status_labels
 from app.queue.forms import ActionForm, AnswerForm, NoteForm, QuestionForm, ReassignForm
-from app.queue.listing import FILTERS, normalise_reference, queue_page, tab_counts
-from app.runtime import audit
+from app.queue.listing import FILTERS, neighbours, next_unclaimed, normalise_reference, queue_page, tab_counts
+from app.runtime import audit, client_address, policies
 from app.storage import StorageError, photo_storage
 from app.timeutil import utcnow
 
@@ -93,6 +98,51 @@ def _reassign_form(consultation: ConsultationRequest) -> ReassignForm:
     return form
 
 
+def placeholder_values(consultation: ConsultationRequest) -> dict[str, str]:
+    """What {first_name}, {condition} and {follow_up_date} become for this request, in the patient's
+    language. A request without a known condition leaves {condition} visible for the writer to fix."""
+    until = policies().follow_up.until(utcnow())
+    values = saved_replies.placeholder_values(
+        consultation, "", until.astimezone(policies().zone).date() if until else None
+    )
+    values.pop("condition")
+    if consultation.condition_slug:
+        article, _ = articles().get(consultation.condition_slug, consultation.language, include_drafts=True)
+        if article is not None:
+            values["condition"] = article.title
+    return values
+
+
+@dataclass(frozen=True)
+class OfferedReply:
+    reply: SavedReply
+    text: saved_replies.ReplyText
+    suggested: bool
+
+
+def _offered_replies(consultation: ConsultationRequest) -> list[OfferedReply]:
+    """The saved replies the dermatologist may use here, filled in, the request's own kind first."""
+    values = placeholder_values(consultation)
+    ordered = saved_replies.for_request(saved_replies.usable(_me()), consultation.condition_slug, consultation.language)
+    return [
+        OfferedReply(
+            reply=reply,
+            text=saved_replies.filled(reply, values),
+            suggested=saved_replies.is_suggested(reply, consultation.condition_slug, consultation.language),
+        )
+        for reply in ordered
+    ]
+
+
+def _prefilled_answer(consultation: ConsultationRequest, offered: list[OfferedReply]) -> AnswerForm:
+    """The answer form, filled from ?reply=<id> when chosen without JavaScript."""
+    chosen = request.args.get("reply", type=int)
+    for item in offered:
+        if item.reply.id == chosen:
+            return AnswerForm(formdata=None, data={**item.text.as_dict(), "saved_reply_id": item.reply.id})
+    return AnswerForm(formdata=None)
+
+
 def _render_detail(consultation: ConsultationRequest, status: int = 200, kept: str | None = None, **forms):
     """The request page; every showing of it is a view of health data, so it is audited.
 
@@ -100,7 +150,12 @@ def _render_detail(consultation: ConsultationRequest, status: int = 200, kept: s
     """
     audit(AuditAction.VIEWED, consultation=consultation)
     db.session.commit()
-    forms.setdefault("answer_form", AnswerForm(formdata=None))
+    me = _me()
+    actions = allowed_actions(consultation, me)
+    answering = "answer" in actions or kept == "answer_form"
+    offered = _offered_replies(consultation) if answering else []
+    if "answer_form" not in forms:
+        forms["answer_form"] = _prefilled_answer(consultation, offered) if answering else AnswerForm(formdata=None)
     forms.setdefault("question_form", QuestionForm(formdata=None))
     forms.setdefault("note_form", NoteForm(formdata=None))
     forms.setdefault("reassign_form", _reassign_form(consultation))
@@ -108,7 +163,7 @@ def _render_detail(consultation: ConsultationRequest, status: int = 200, kept: s
     return render_template(
         "queue/detail.html",
         consultation=consultation,
-        actions=allowed_actions(consultation, _me()),
+        actions=actions,
         kept=kept,
         action_form=ActionForm(),
         now=now,
@@ -117,6 +172,11 @@ def _render_detail(consultation: ConsultationRequest, status: int = 200, kept: s
         condition_title=condition_title,
         formats=countdown_formats(),
         statuses=status_labels(),
+        facts=case_facts(consultation, now.astimezone(policies().zone).date()),
+        earlier=earlier_requests(consultation),
+        around=neighbours(consultation.id),
+        offered_replies=offered,
+        licence_missing=me.is_dermatologist and not me.licence_number,
         **forms,
     ), status
 
@@ -127,8 +187,16 @@ def detail(reference: str):
     return _render_detail(_load(reference))
 
 
-def _act(reference: str, rule: Callable[[ConsultationRequest], object], done: str, form_name: str | None = None):
-    """Run one rule and commit; on refusal roll back and show the page again with what was typed."""
+def _act(
+    reference: str,
+    rule: Callable[[ConsultationRequest], object],
+    done: str,
+    form_name: str | None = None,
+    then: Callable[[ConsultationRequest], str] | None = None,
+):
+    """Run one rule and commit; on refusal roll back and show the page again with what was typed.
+
+    `then` gives the address to go on to (by default the request page again)."""
     consultation = _load(reference)
     try:
         rule(consultation)
@@ -141,6 +209,8 @@ def _act(reference: str, rule: Callable[[ConsultationRequest], object], done: st
         return _render_detail(_load(reference), 409, kept=form_name, **{form_name: _FORMS[form_name]()})
     db.session.commit()
     flash(done, "success")
+    if then is not None:
+        return redirect(then(consultation))
     return redirect(url_for("queue.detail", reference=consultation.reference))
 
 
@@ -188,12 +258,23 @@ def answer_request(reference: str):
         prescription_note=form.prescription_note.data or "",
         follow_up=form.follow_up.data or "",
     )
+    used = saved_replies.find_usable(_me(), form.saved_reply_id.data)
     return _act(
         reference,
-        lambda c: answer(c, _me(), content, utcnow()),
+        lambda c: answer(c, _me(), content, utcnow(), address=client_address(), saved_reply=used),
         gettext("Your answer is on the patient's page, and we have emailed them that it is ready."),
         "answer_form",
+        then=_open_next if request.form.get("then") == "next" else None,
     )
+
+
+def _open_next(answered: ConsultationRequest) -> str:
+    """After an answer: the most urgent unclaimed request, or the queue when none is left."""
+    following = next_unclaimed(excluding_id=answered.id)
+    if following is None:
+        flash(gettext("No unclaimed request is waiting: the queue is clear."), "success")
+        return url_for("queue.index")
+    return url_for("queue.detail", reference=following)
 
 
 @bp.post("/<reference>/ask")
@@ -249,6 +330,23 @@ def photo(reference: str, key: str):
     response = Response(data, mimetype="image/jpeg")
     response.headers["Cache-Control"] = "no-store, private"
     response.headers["Content-Disposition"] = "inline"
+    return response
+
+
+@bp.get("/<reference>/letter.pdf")
+@roles_required(*QUEUE_ROLES)
+def letter_pdf(reference: str):
+    """The patient's letter for an answer (the latest, or ?answer=<message id>), as the patient gets it."""
+    consultation = _load(reference)
+    answer_message = letter.answer_for_letter(consultation, request.args.get("answer", type=int))
+    if answer_message is None:
+        abort(404)
+    pdf = render_letter(letter.letter_text(consultation, answer_message, policies().clinic, policies().zone))
+    audit(AuditAction.LETTER_DOWNLOADED, consultation=consultation, detail=f"message {answer_message.id}")
+    db.session.commit()
+    response = Response(pdf, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'inline; filename="{consultation.reference}-letter.pdf"'
+    response.headers["Cache-Control"] = "no-store, private"
     return response
 
 

@@ -15,7 +15,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 from app import accounts
 from app.auth import totp
@@ -52,6 +52,11 @@ class NewUserForm(FlaskForm, PasswordFields):
     name = StringField(_l("Full name"), validators=[DataRequired(_l("Enter the person's name.")), Length(max=120)])
     email = EmailField(_l("Email"), validators=[DataRequired(_l("Enter an email address.")), Length(max=254)])
     role = SelectField(_l("Role"), choices=role_choices)
+    licence_number = StringField(_l("Licence number"), validators=[Optional(), Length(max=40)])
+
+
+class LicenceForm(FlaskForm):
+    licence_number = StringField(_l("Licence number"), validators=[Optional(), Length(max=40)])
 
 
 class RoleForm(FlaskForm):
@@ -91,7 +96,12 @@ def new_user():
     if form.validate_on_submit():
         try:
             user = accounts.create_user(
-                form.email.data, form.name.data, form.role.data, form.password.data, by=_admin()
+                form.email.data,
+                form.name.data,
+                form.role.data,
+                form.password.data,
+                by=_admin(),
+                licence_number=form.licence_number.data,
             )
         except accounts.AccountError as error:
             db.session.rollback()
@@ -116,6 +126,7 @@ def edit_user(user_id: int):
 def _render_edit(user: User, status: int = 200, **forms):
     forms.setdefault("role_form", RoleForm(formdata=None, role=user.role))
     forms.setdefault("password_form", PasswordForm(formdata=None))
+    forms.setdefault("licence_form", LicenceForm(formdata=None, licence_number=user.licence_number or ""))
     return render_template(
         "staff/users_edit.html", user=user, confirm_form=ConfirmForm(), now=utcnow(), **forms
     ), status
@@ -143,6 +154,21 @@ def change_role(user_id: int):
         return _render_edit(_account(user_id), 422, role_form=form)
     role = form.role.data
     return _change(user_id, lambda u: accounts.change_role(u, role, by=_admin()), gettext("Role changed."))
+
+
+@bp.post("/users/<int:user_id>/licence")
+@roles_required("admin")
+def change_licence(user_id: int):
+    form = LicenceForm()
+    if not form.validate_on_submit():
+        return _render_edit(_account(user_id), 422, licence_form=form)
+    licence = form.licence_number.data
+    return _change(
+        user_id,
+        lambda u: accounts.set_licence(u, licence, by=_admin()),
+        gettext("Licence number saved.") if (licence or "").strip() else gettext("Licence number removed."),
+        licence_form=form,
+    )
 
 
 @bp.post("/users/<int:user_id>/deactivate")
