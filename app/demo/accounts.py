@@ -17,13 +17,14 @@ class DemoAccount:
     email: str
     name: str
     password: str
+    licence_number: str | None = None  # dermatologists sign answers with it
 
 
 DEMO_ACCOUNTS = (
     DemoAccount("admin", "admin@clinic.example", "Aistė Petrauskienė", "demo-admin-password"),
     DemoAccount("staff", "staff@clinic.example", "Tomas Jankauskas", "demo-staff-password"),
-    DemoAccount("dermatologist", "dr.ruta@clinic.example", "Dr Rūta Vaitkutė", "demo-derm-password"),
-    DemoAccount("dermatologist", "dr.mark@clinic.example", "Dr Mark Ellison", "demo-derm-password"),
+    DemoAccount("dermatologist", "dr.ruta@clinic.example", "Dr Rūta Vaitkutė", "demo-derm-password", "MPL-DEMO-0417"),
+    DemoAccount("dermatologist", "dr.mark@clinic.example", "Dr Mark Ellison", "demo-derm-password", "MPL-DEMO-0582"),
 )
 DERMATOLOGIST_COUNT = sum(1 for account in DEMO_ACCOUNTS if account.role == "dermatologist")
 
@@ -42,11 +43,16 @@ def ensure_accounts(reset: bool) -> list[DemoLogin]:
     for account in DEMO_ACCOUNTS:
         user = accounts.find_by_email(account.email)
         if user is None:
-            user = accounts.create_user(account.email, account.name, account.role, account.password)
-        elif reset:
-            accounts.reset_password(user, account.password)
-            if not user.active:
-                accounts.reactivate(user)
+            user = accounts.create_user(
+                account.email, account.name, account.role, account.password, licence_number=account.licence_number
+            )
+        else:
+            if user.licence_number is None and account.licence_number is not None:
+                accounts.set_licence(user, account.licence_number)  # made before licence numbers existed
+            if reset:
+                accounts.reset_password(user, account.password)
+                if not user.active:
+                    accounts.reactivate(user)
         result.append(DemoLogin(account, user, verify_password(user.password_hash, account.password)))
     db.session.commit()
     return result
