@@ -25,8 +25,8 @@ bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", min(2 * multiprocessing.cpu_count() + 1, 9)))
 threads = int(os.environ.get("GUNICORN_THREADS", 2))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 60))  # nginx buffers uploads, but a photo still takes work
-graceful_timeout = 30  # below systemd's TimeoutStopSec (40 s): requests in flight finish on restart
-keepalive = 5
+graceful_timeout = 30  # below systemd's TimeoutStopSec (40 s): requests in flight finish on restart and reload
+keepalive = 5  # keep above nginx's keepalive_timeout (4 s in the site), so nginx closes idle connections first
 # Recycle workers now and then (jitter: not all at once), so a slow leak can never grow for weeks.
 max_requests = 2000
 max_requests_jitter = 200
