@@ -106,8 +106,10 @@ def pre_request(worker, req) -> None:
 def post_request(worker, req, environ, resp) -> None:
     """Discard what the app left unread of a body (bounded in bytes and time), before the next request."""
     largest = _largest_body(worker)
-    if not largest or req.body is None or resp.should_close():
+    if not largest or resp is None or req.body is None or resp.should_close():
         return
+    if getattr(req.body.reader, "length", None) == 0:
+        return  # no body, or the app read all of it: the usual case costs nothing more
     sock = getattr(req.unreader, "sock", None)
     earlier = sock.gettimeout() if sock is not None else None
     deadline = time.monotonic() + UNREAD_BODY_SECONDS
