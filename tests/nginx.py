@@ -188,7 +188,7 @@ class _PinnedHostAdapter(HTTPAdapter):
         return host_params, pool_kwargs
 
     def add_headers(self, request, **kwargs) -> None:
-        request.headers.setdefault("Host", urlsplit(request.url).netloc)
+        request.headers["Host"] = urlsplit(request.url).netloc  # after a redirect too: never a stale one
 
 
 class TLSClient(requests.Session):
