@@ -28,10 +28,11 @@ messages: $(STAMP)
 		--ignore-pot-creation-date
 	rm -f translations/messages.pot
 
-# Chromium (browser tests), DejaVu fonts (screenshots, letters) and libfaketime (clock drills).
+# Chromium (browser tests), DejaVu fonts (screenshots, letters), libfaketime (clock drills) and nginx
+# (the production stack test runs the shipped site; Debian 12's `nginx` package, not started as a service).
 debian-packages:
 	@scripts/ensure-debian.sh /usr/bin/chromium=chromium /usr/share/fonts/truetype/dejavu=fonts-dejavu-core \
-		/usr/bin/faketime=faketime
+		/usr/bin/faketime=faketime /usr/sbin/nginx=nginx
 
 db: install translations
 	$(BIN)/flask db upgrade
@@ -66,11 +67,12 @@ lint: install
 audit: install
 	@BIN=$(BIN) scripts/audit.sh
 
-# Everything security in one go: bandit, the dependency audit and the attack suite (tests/security).
-security: install translations
+# Everything security in one go: bandit, the dependency audit, the attack suite (tests/security) and
+# the production stack (nginx with TLS, gunicorn, Redis, worker) attacked from outside.
+security: install translations debian-packages
 	$(BIN)/bandit -q -c pyproject.toml -r app
 	@BIN=$(BIN) scripts/audit.sh
-	$(BIN)/python -m pytest tests/security $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/security tests/test_production_stack.py $(PYTEST_ARGS)
 
 # Benchmarks as ratios measured in one run (about 2-3 minutes); writes docs/performance.md.
 bench: install translations

@@ -8,8 +8,10 @@ Command-line flags (--bind, --workers) override both.
 import multiprocessing
 import os
 import sys
+import time
 
 from gunicorn.glogging import Logger
+from gunicorn.http.errors import ParseException
 
 from app.logs import redact
 
@@ -23,8 +25,8 @@ bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", min(2 * multiprocessing.cpu_count() + 1, 9)))
 threads = int(os.environ.get("GUNICORN_THREADS", 2))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 60))  # nginx buffers uploads, but a photo still takes work
-graceful_timeout = 30  # below systemd's TimeoutStopSec (40 s): requests in flight finish on restart
-keepalive = 5
+graceful_timeout = 30  # below systemd's TimeoutStopSec (40 s): requests in flight finish on restart and reload
+keepalive = 5  # keep above nginx's keepalive_timeout (4 s in the site), so nginx closes idle connections first
 # Recycle workers now and then (jitter: not all at once), so a slow leak can never grow for weeks.
 max_requests = 2000
 max_requests_jitter = 200
@@ -69,3 +71,62 @@ def on_starting(server) -> None:
         load_settings()
     except ConfigError as error:
         sys.exit(f"skin-clinic: {error}")
+
+
+# --- Request bodies the app answers without reading ---------------------------------------------
+# nginx buffers a whole request body and then sends it on. When the app answers before reading it
+# (a 404 or 413, a refusal before the form is parsed), gunicorn alone discards at most 64 KiB and then
+# closes a connection whose response said "keep-alive": nginx, which keeps connections to the app
+# open, may already have sent the next request on it, and that one fails with 502. So the rest of a
+# body the app could have accepted is read and discarded here, and the connection serves the next
+# request; a body announced larger than the app ever accepts gets "Connection: close" instead.
+UNREAD_BODY_SECONDS = 30  # from nginx on the same network this takes a fraction of a second
+UNREAD_BODY_IDLE_SECONDS = 5  # a client that stops sending this long loses the connection
+
+
+def _largest_body(worker) -> int | None:
+    settings = getattr(worker.wsgi, "config", None)  # the Flask app's settings
+    return settings.get("MAX_CONTENT_LENGTH") if settings else None
+
+
+def _announced_length(req) -> int | None:
+    for name, value in req.headers:
+        if name == "CONTENT-LENGTH":
+            return int(value)  # gunicorn has checked it is a number
+    return None
+
+
+def pre_request(worker, req) -> None:
+    """A body larger than the app ever reads: answer with "Connection: close", never keep-alive."""
+    largest, length = _largest_body(worker), _announced_length(req)
+    if largest and length is not None and length > largest:
+        req.must_close = True
+
+
+def post_request(worker, req, environ, resp) -> None:
+    """Discard what the app left unread of a body (bounded in bytes and time), before the next request."""
+    largest = _largest_body(worker)
+    if not largest or resp is None or req.body is None or resp.should_close():
+        return
+    if getattr(req.body.reader, "length", None) == 0:
+        return  # no body, or the app read all of it: the usual case costs nothing more
+    sock = getattr(req.unreader, "sock", None)
+    earlier = sock.gettimeout() if sock is not None else None
+    deadline = time.monotonic() + UNREAD_BODY_SECONDS
+    left = largest
+    try:
+        while left > 0:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return  # gunicorn then closes the connection: it cannot find the next request
+            if sock is not None:
+                sock.settimeout(min(remaining, UNREAD_BODY_IDLE_SECONDS))
+            data = req.body.read(min(left, 1024 * 1024))
+            if not data:
+                return
+            left -= len(data)
+    except (OSError, ParseException):
+        return  # the client went away or sent a broken body: gunicorn closes the connection
+    finally:
+        if sock is not None:
+            sock.settimeout(earlier)
