@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from app.consultations.clock import ResponsePolicy
+from app.consultations.tiers import PaymentPolicy
 from app.photos import PhotoLimits
 from app.timeutil import as_utc
 
@@ -43,6 +44,7 @@ class Policies:
     alerts: StaffAlerts
     zone: ZoneInfo  # the clinic's time zone, in which times are shown
     upload_dir: str  # where photos kept for a form being corrected wait (always a local folder)
+    payments: PaymentPolicy  # paid consultations (off unless PAYMENTS_ENABLED)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Policies:
@@ -58,4 +60,5 @@ class Policies:
             ),
             zone=ZoneInfo(str(config["DISPLAY_TIMEZONE"])),
             upload_dir=str(config["UPLOAD_DIR"]),
+            payments=PaymentPolicy.from_config(config),
         )

@@ -37,6 +37,9 @@ class AuditAction(StrEnum):
     USER_UPDATED = "user_updated"
     TOTP_ENABLED = "totp_enabled"
     PURGED = "purged"
+    PAID = "paid"  # a payment put the request in the queue
+    REFUNDED = "refunded"  # a refund was recorded (by the worker, or by hand by staff)
+    ABANDONED = "abandoned"  # an unpaid request was deleted with its photos when its time was up
 
 
 AUDIT_ACTIONS = tuple(AuditAction)
