@@ -180,6 +180,8 @@ class StripeStandIn:
         path = request.path
         if path.startswith("/pay/"):
             return self._payment_page(request)
+        if not path.startswith("/v1/"):
+            return Response(status=204)  # the browser's favicon, say: nothing to show
         self.calls.append((request.method, path))
         if self.unavailable:
             raise _ApiError(503, {"type": "api_error", "message": "Service unavailable (stand-in outage)"})

@@ -346,12 +346,21 @@ def _confirmation_page(consultation: ConsultationRequest, token: str, action: st
 @bp.post("/c/<token>/pay")
 @private_link_limit
 def pay(token: str):
-    """A new trip to the payment page for a request still waiting for its payment."""
+    """A trip to the provider's payment page for a request waiting for its payment (from the page shown
+    after the form, or from the private page); if none can be opened, back there with the reason.
+
+    A form, not a script or a redirect from the consultation form: the form is sent by XMLHttpRequest,
+    which may not follow a redirect to another site; a form may (CSP form-action names the provider)."""
     consultation = _consultation_for(token)
     payment = payments.payment_for(consultation)
+    back = (
+        url_for("intake.received")
+        if request.form.get("from") == "received"
+        else url_for("intake.private", token=token, _anchor="payment")
+    )
     if not ConfirmForm().validate_on_submit() or payment is None:
-        return _back_to_page(token, anchor="payment")
-    return send_to_checkout(payment, fallback=url_for("intake.private", token=token, _anchor="payment"))
+        return redirect(back, code=303)
+    return send_to_checkout(payment, fallback=back)
 
 
 # --- Your data: download and erase ---------------------------------------------------------------

@@ -30,14 +30,12 @@ from wtforms.fields import SelectChoice
 from app.conditions.routes import articles
 from app.consultations import payments, submission, uploads
 from app.consultations.pending import PendingPhotos, sweep, valid_submission_key
-from app.consultations.states import Status
 from app.extensions import db, limiter
 from app.intake import bp
 from app.intake.forms import ConsultationForm, ResendLinkForm
 from app.intake.payment_forms import PaidConsultationForm
 from app.intake.private_page import no_store, private_image
 from app.models import AuditAction, ConsultationRequest, find_by_token, new_access_token
-from app.payments.checkout import send_to_checkout
 from app.photos import ACCEPTED_MIME_TYPES, PhotoLimits
 from app.runtime import audit, client_address, policies
 from app.storage import photo_storage
@@ -132,8 +130,7 @@ def _store(form: ConsultationForm, key: str, batch: uploads.PhotoBatch, pending:
         return _render_form(form, status=503, notice=notice, photos_lost=bool(batch.new))
     pending.clear()
     _forget_submission_key(key)
-    if result.consultation.status == Status.AWAITING_PAYMENT and not result.duplicate:
-        return _to_payment(result.consultation, token=result.token)
+    # A request held for its payment lands on the same page, which then offers to pay.
     return _to_confirmation(result.consultation, token=result.token)
 
 
@@ -263,15 +260,6 @@ def _to_confirmation(consultation: ConsultationRequest, token: str | None):
         token = done.get("token")  # a double click from the same browser: the first post's link still holds
     session["intake_done"] = {"reference": consultation.reference, "token": token}
     return redirect(url_for("intake.received"), code=303)
-
-
-def _to_payment(consultation: ConsultationRequest, token: str | None):
-    """Remember the request for this browser (its way back from the payment page), then off to pay."""
-    _to_confirmation(consultation, token)
-    payment = payments.payment_for(consultation)
-    if payment is None:  # never: a held request is stored with its payment
-        return redirect(url_for("intake.received"), code=303)
-    return send_to_checkout(payment, fallback=url_for("intake.received"))
 
 
 @bp.get("/consultation/received")

@@ -3,6 +3,7 @@ pays (or not), the provider calls the webhook, the worker runs."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -16,8 +17,19 @@ from tests.stripe_standin import StripeStandIn
 
 
 def send_paid_form(client, tier: str = "standard", **answers):
-    """Fill in the form with a tier and press "Continue to payment"; returns the response (303 to pay)."""
-    return submit_request(client, tier=tier, **answers)
+    """Fill in the form with a tier, press "Continue to payment", then "Pay" on the page that follows;
+    returns the answer to "Pay" (a 303 to the payment page, or back to that page if none could be opened)."""
+    sent = submit_request(client, tier=tier, **answers)
+    assert sent.status_code == 303 and sent.headers["Location"].endswith("/consultation/received"), sent.status_code
+    return client.post(pay_action(client), data={"from": "received"})
+
+
+def pay_action(client) -> str:
+    """Where the "Pay" button on the page after the form posts."""
+    page = client.get("/consultation/received").get_data(as_text=True)
+    match = re.search(r'action="(/c/[^"]+/pay)"', page)
+    assert match, "the page offers no payment"
+    return match.group(1)
 
 
 def latest_request() -> ConsultationRequest:

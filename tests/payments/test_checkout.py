@@ -249,7 +249,7 @@ def test_left_the_payment_page_then_paid_from_the_confirmation_page(client, stan
     response = client.get("/payments/cancelled")
     assert response.status_code == 303
     page = text(client.get("/consultation/received"))
-    assert "The payment was not completed" in page and "Your request is saved, but not sent yet" in page
+    assert "The payment was not completed" in page and "One step left: the payment" in page
     pay_action = re.search(r'action="(/c/[^"]+/pay)"', page).group(1)
     second = session_from(client.post(pay_action))
     assert second != first and session_ids(payment_of(latest_request())) == [first, second]
@@ -288,6 +288,16 @@ def test_two_payment_pages_both_paid_and_their_events_out_of_order_queue_once_an
 
 
 @time_machine.travel(T0, tick=False)
+def test_the_form_lands_on_a_page_that_offers_to_pay_with_the_price(client, standin):
+    sent = submit_request(client, tier="express")
+    assert sent.status_code == 303 and sent.headers["Location"].endswith("/consultation/received")
+    page = text(client.get("/consultation/received"))
+    assert "One step left: the payment" in page and "Pay €59.00" in page and "within 12 hours" in page
+    assert latest_request().status == "awaiting_payment" and standin.sessions == {}
+    assert "Thank you. Your request has been sent." not in page
+
+
+@time_machine.travel(T0, tick=False)
 def test_when_no_payment_page_can_be_opened_the_request_is_kept_and_paying_later_works(client, standin):
     standin.fail_next("checkout.create", status=503, code="api_error")
     response = send_paid_form(client)
@@ -307,7 +317,8 @@ def test_a_double_click_on_send_opens_one_request(client, standin):
     _, key = open_consultation_form(client)
     first = submit_request(client, submission_key=key, tier="standard")
     second = submit_request(client, submission_key=key, tier="standard")
-    assert first.status_code == 303 and second.status_code == 303
+    assert first.headers["Location"] == second.headers["Location"]
+    assert "Pay €39.00" in text(client.get("/consultation/received"))
     assert db.session.execute(select(func.count(ConsultationRequest.id))).scalar_one() == 1
     assert db.session.execute(select(func.count(Payment.id))).scalar_one() == 1
 
@@ -319,8 +330,9 @@ def test_a_double_click_on_send_opens_one_request(client, standin):
 def test_a_request_that_is_not_held_goes_straight_to_the_queue_free(client, standin, monkeypatch):
     """holds_for_payment is the one place that decides; the triage rules make it False for urgent ones."""
     monkeypatch.setattr(payments, "holds_for_payment", lambda details, policy: False)
-    response = send_paid_form(client, tier="express")
+    response = submit_request(client, tier="express")
     assert response.headers["Location"].endswith("/consultation/received")
+    assert "Thank you. Your request has been sent." in text(client.get("/consultation/received"))
     consultation = latest_request()
     assert consultation.status == "submitted" and consultation.due_at is not None
     assert consultation.response_target_hours is None, "its own target, not a tier's"
