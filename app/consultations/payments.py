@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.consultations import audit, notify, payment_emails, privacy, refunds
@@ -65,6 +65,7 @@ SESSION_SHORTEST = timedelta(minutes=30)
 SESSION_LONGEST = timedelta(hours=24)
 REMINDER_AFTER = timedelta(hours=1)  # an unpaid request gets one email with a link to pay
 RECONCILE_EVERY = timedelta(minutes=10)  # ask the provider about a session nobody came back from
+RECONCILE_LATER = timedelta(hours=1)  # after its first hour, less often
 EXPIRY_MARGIN = timedelta(minutes=5)  # clocks differ: wait a little past a session's expiry
 BATCH = 50
 
@@ -349,15 +350,21 @@ def handle_event(event: ProviderEvent, policies: Policies, now: datetime) -> str
 
 
 def check_sessions(policies: Policies, provider: PaymentProvider, now: datetime) -> int:
-    """Ask the provider about payment pages nobody came back from (the worker, every RECONCILE_EVERY per
-    page, until each is paid or expired): a payment whose webhook was lost, or a second payment for a
-    request already paid, is settled here. Returns how many requests this queued."""
+    """Ask the provider about payment pages nobody came back from (the worker: every RECONCILE_EVERY in a
+    page's first hour, then every RECONCILE_LATER, until it is paid or expired): a payment whose webhook
+    was lost, or a second payment for a request already paid, is settled here. Returns how many
+    requests this queued."""
+    page = CheckoutSession
     due = db.session.execute(
-        select(CheckoutSession.id)
+        select(page.id)
         .where(
-            CheckoutSession.status == SessionStatus.OPEN.value,
-            CheckoutSession.created_at <= now - RECONCILE_EVERY,
-            or_(CheckoutSession.checked_at.is_(None), CheckoutSession.checked_at <= now - RECONCILE_EVERY),
+            page.status == SessionStatus.OPEN.value,
+            page.created_at <= now - RECONCILE_EVERY,
+            or_(
+                page.checked_at.is_(None),
+                and_(page.created_at > now - RECONCILE_LATER, page.checked_at <= now - RECONCILE_EVERY),
+                page.checked_at <= now - RECONCILE_LATER,
+            ),
         )
         .order_by(CheckoutSession.created_at)
         .limit(BATCH)
