@@ -398,6 +398,7 @@ class DraftRequest:
     """
 
     def __init__(self, **fields: object) -> None:
+        self.response_target_hours: int | None = None  # the clinic's target, as for any request without its own
         self.__dict__.update(fields)
         self.clocks: list[ResponseClock] = []
         self.messages: list[dict] = []
