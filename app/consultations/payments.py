@@ -245,9 +245,8 @@ def settle_checkout(facts: CheckoutFacts, policies: Policies, now: datetime, *, 
         return NOT_PAID_YET
     _closed(facts.id, SessionStatus.COMPLETE)
     intent = facts.payment_intent
-    if payment.payment_intent == intent:
-        return ALREADY
-    if charge_refund(intent) is not None:
+    if payment.payment_intent == intent or charge_refund(intent) is not None:
+        db.session.commit()  # the page is recorded as paid, so the worker stops asking about it
         return ALREADY
     won = update_payment(
         payment,
@@ -264,6 +263,7 @@ def settle_checkout(facts: CheckoutFacts, policies: Policies, now: datetime, *, 
         return REFUNDING
     db.session.refresh(payment)
     if payment.payment_intent == intent:
+        db.session.commit()
         return ALREADY
     # Paid again (another tab, an older payment page), or paid after the request lapsed: refund in full.
     reason = RefundReason.DUPLICATE if payment.status == PaymentStatus.PAID else RefundReason.UNQUEUED

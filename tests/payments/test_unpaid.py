@@ -169,3 +169,16 @@ def test_the_patient_can_ask_for_the_private_link_of_an_unpaid_request(client, s
     with at(timedelta(minutes=5)):
         assert 'id="pay-button"' in client.get(link).get_data(as_text=True)
     assert payment_of(latest_request()).status == "awaiting"
+
+
+def test_the_worker_stops_asking_about_a_payment_page_once_it_is_known_to_be_paid(client, standin):
+    with at(timedelta(0)):
+        session_id = session_from(send_paid_form(client))
+    with at(timedelta(minutes=2)):
+        post_event(client, standin, standin.pay(session_id))  # paid, and the webhook said so
+        client.get(f"/payments/return?session_id={session_id}")  # and the return page asked again
+    asked = len(standin.calls)
+    for hours in (1, 3, 30):
+        with at(timedelta(hours=hours)):
+            run_worker(T0 + timedelta(hours=hours))
+    assert [call for call in standin.calls[asked:] if "checkout/sessions" in call[1]] == []
