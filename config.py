@@ -105,6 +105,23 @@ class Config:
     # every POST, and SameSite=Lax cookies carry the protection.
     WTF_CSRF_SSL_STRICT = False
     PATIENT_FOLLOW_UP_DAYS = 14
+
+    # Paid consultations (docs/operations.md, "Payments"). Off: every request is free and no key is needed.
+    PAYMENTS_ENABLED = False
+    # The tiers a patient chooses from, in the order shown: name:hours:price, comma-separated, where
+    # hours is the tier's response target and price is in euro cents (3900 = 39.00 EUR).
+    PAYMENT_TIERS = "standard:24:3900,express:12:5900"
+    # How much of the price goes back, automatically, when the first reply misses the tier's target.
+    LATE_REFUND_PERCENT = 100
+    # An unpaid request waits this long for its payment (the private link offers to pay again), then
+    # goes with its photos.
+    UNPAID_KEEP_HOURS = 24
+    STRIPE_SECRET_KEY: str | None = None
+    STRIPE_WEBHOOK_SECRET: str | None = None
+    STRIPE_API_BASE = "https://api.stripe.com"
+    # Where Stripe's payment page lives: the form that sends a patient there must be allowed to (CSP form-action).
+    STRIPE_CHECKOUT_ORIGIN = "https://checkout.stripe.com"
+
     PROXY_FIX_HOPS = 0
     # True: every staff account must set up an authenticator app (asked for at the next sign-in).
     REQUIRE_TOTP = False
@@ -274,6 +291,47 @@ def _base_url(value: Any) -> bool:
     return isinstance(value, str) and bool(re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", value))
 
 
+def _origin(value: Any) -> bool:
+    return isinstance(value, str) and bool(re.fullmatch(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?", value))
+
+
+# --- Payment tiers ----------------------------------------------------------------------------
+
+TIER_PATTERN = re.compile(r"([a-z][a-z0-9_-]{0,19}):(\d{1,3}):(\d{1,7})")
+MAX_TIERS = 6
+# Stripe's smallest charge in euros is 0.50; the largest a clinic would ask for a consultation, 10 000.
+TIER_PRICE_CENTS = (50, 1_000_000)
+TIER_HOURS = (1, 24 * 14)
+
+
+def parse_payment_tiers(value: str) -> list[tuple[str, int, int]]:
+    """PAYMENT_TIERS as (name, hours, price in cents) in the order written; ValueError says what is wrong."""
+    tiers: list[tuple[str, int, int]] = []
+    for item in (part.strip() for part in str(value).split(",")):
+        match = TIER_PATTERN.fullmatch(item)
+        if match is None:
+            raise ValueError(f"{item!r} is not name:hours:cents")
+        name, hours, cents = match.group(1), int(match.group(2)), int(match.group(3))
+        if not TIER_HOURS[0] <= hours <= TIER_HOURS[1]:
+            raise ValueError(f"{name}: hours must be from {TIER_HOURS[0]} to {TIER_HOURS[1]}")
+        if not TIER_PRICE_CENTS[0] <= cents <= TIER_PRICE_CENTS[1]:
+            raise ValueError(f"{name}: the price must be from {TIER_PRICE_CENTS[0]} to {TIER_PRICE_CENTS[1]} cents")
+        if name in {tier[0] for tier in tiers}:
+            raise ValueError(f"{name} is named twice")
+        tiers.append((name, hours, cents))
+    if not 1 <= len(tiers) <= MAX_TIERS:
+        raise ValueError(f"from 1 to {MAX_TIERS} tiers")
+    return tiers
+
+
+def _payment_tiers(value: Any) -> bool:
+    try:
+        parse_payment_tiers(value)
+    except ValueError:
+        return False
+    return True
+
+
 # setting -> (is the value allowed?, what is allowed, in words)
 CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "SLA_CALENDAR": (lambda v: v in CALENDAR_MODES, "'calendar' (every hour counts) or 'clinic' (opening hours)"),
@@ -307,6 +365,15 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "PROXY_FIX_HOPS": (_whole(0, 5), "a whole number of proxies from 0 to 5"),
     "CLINIC_NAME": (_one_line(120, required=True), "the clinic's name on one line, at most 120 characters"),
     "CLINIC_ADDRESS": (_one_line(300, required=False), "the clinic's address on one line, at most 300 characters"),
+    "PAYMENT_TIERS": (
+        _payment_tiers,
+        "1 to 6 tiers as name:hours:cents, comma-separated, e.g. 'standard:24:3900,express:12:5900' "
+        "(lower-case names, hours from 1 to 336, prices from 50 to 1000000 euro cents)",
+    ),
+    "LATE_REFUND_PERCENT": (_whole(1, 100), "a whole percent from 1 to 100"),
+    "UNPAID_KEEP_HOURS": (_whole(1, 24 * 7), "a whole number of hours from 1 to 168"),
+    "STRIPE_API_BASE": (_base_url, "an http(s) address such as https://api.stripe.com"),
+    "STRIPE_CHECKOUT_ORIGIN": (_origin, "an origin such as https://checkout.stripe.com (no path)"),
 }
 
 
@@ -330,6 +397,8 @@ def validate(settings: Mapping[str, Any]) -> None:
     for name in ("STAFF_ALERT_LANGUAGE", "BABEL_DEFAULT_LOCALE"):
         if settings[name] not in settings["LANGUAGES"]:
             raise ConfigError(name, settings[name], f"one of LANGUAGES ({', '.join(settings['LANGUAGES'])})")
+    if settings.get("PAYMENTS_ENABLED"):
+        _validate_payments(settings)
     catalogues = Path(settings["BABEL_TRANSLATION_DIRECTORIES"])
     for language in settings["LANGUAGES"]:
         if language != "en" and not (catalogues / language / "LC_MESSAGES" / "messages.mo").is_file():
@@ -337,4 +406,23 @@ def validate(settings: Mapping[str, Any]) -> None:
                 "LANGUAGES",
                 ",".join(settings["LANGUAGES"]),
                 f"languages with a compiled catalogue; run `pybabel compile -d translations` for {language!r}",
+            )
+
+
+def _validate_payments(settings: Mapping[str, Any]) -> None:
+    """With payments on, the keys must be there and every tier must leave room for its at-risk warning."""
+    if not re.fullmatch(r"(sk|rk)_(test|live)_\w+", str(settings.get("STRIPE_SECRET_KEY") or "")):
+        raise ConfigError(
+            "STRIPE_SECRET_KEY", "[hidden]", "the secret key from the Stripe dashboard (sk_test_… or sk_live_…)"
+        )
+    if not re.fullmatch(r"whsec_\w+", str(settings.get("STRIPE_WEBHOOK_SECRET") or "")):
+        raise ConfigError(
+            "STRIPE_WEBHOOK_SECRET", "[hidden]", "the webhook endpoint's signing secret from Stripe (whsec_…)"
+        )
+    for name, hours, _cents in parse_payment_tiers(settings["PAYMENT_TIERS"]):
+        if hours <= settings["SLA_WARNING_HOURS"]:
+            raise ConfigError(
+                "PAYMENT_TIERS",
+                settings["PAYMENT_TIERS"],
+                f"tiers with more hours than SLA_WARNING_HOURS ({settings['SLA_WARNING_HOURS']}); {name} has {hours}",
             )

@@ -60,11 +60,13 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     _register_template_helpers(app)
     _register_health(app)
 
+    from app import payments_provider
     from app.cli import register_cli
     from app.consultations.policies import Policies
 
     # Built once from the checked settings; the rules get them explicitly (app/runtime.py for the doors).
     app.extensions["clinic_policies"] = Policies.from_config(app.config)
+    app.extensions["payment_provider"] = payments_provider.from_config(app.config)
     register_cli(app)
     _install_middleware(app)
     return app
@@ -85,6 +87,15 @@ def _install_middleware(app: Flask) -> None:
         )
 
 
+def content_security_policy(config) -> dict[str, str]:
+    """The CSP; with payments on, the consultation form and the private page may send the browser on to
+    the provider's payment page (form-action also governs the redirect that follows a form)."""
+    policy = dict(CONTENT_SECURITY_POLICY)
+    if config.get("PAYMENTS_ENABLED"):
+        policy["form-action"] = f"'self' {config['STRIPE_CHECKOUT_ORIGIN']}"
+    return policy
+
+
 def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
@@ -94,7 +105,7 @@ def _init_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=_select_locale, timezone_selector=lambda: app.config["DISPLAY_TIMEZONE"])
     talisman.init_app(
         app,
-        content_security_policy=CONTENT_SECURITY_POLICY,
+        content_security_policy=content_security_policy(app.config),
         force_https=app.config["FORCE_HTTPS"],
         strict_transport_security=app.config["FORCE_HTTPS"],
         strict_transport_security_max_age=31536000,
@@ -164,6 +175,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.auth import bp as auth_bp
     from app.conditions import bp as conditions_bp
     from app.intake import bp as intake_bp
+    from app.payments import bp as payments_bp
     from app.queue import bp as queue_bp
     from app.staff import bp as staff_bp
 
@@ -173,6 +185,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(queue_bp, url_prefix="/queue")
     app.register_blueprint(staff_bp, url_prefix="/staff")
     app.register_blueprint(auth_bp)
+    app.register_blueprint(payments_bp)
 
 
 # Blueprints whose forms may carry photos; every other POST gets FORM_MAX_CONTENT_LENGTH.

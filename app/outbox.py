@@ -42,6 +42,10 @@ class EmailTemplate(StrEnum):
     SLA_AT_RISK = "sla_at_risk"
     SLA_OVERDUE = "sla_overdue"
     LINK_RESENT = "link_resent"  # "lost your link?"
+    PAYMENT_RECEIPT = "payments/receipt"
+    PAYMENT_REMINDER = "payments/reminder"  # saved but unpaid: a link to pay
+    REFUND_ISSUED = "payments/refund"
+    REFUND_REFUSED = "payments/refund_refused"  # to staff: the provider refused a refund
 
 
 def _fernet() -> Fernet:

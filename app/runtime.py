@@ -1,5 +1,5 @@
 """What the doors (web views, the CLI and the worker) take from the running app to hand to the rules:
-the policies built once in create_app, and the actor of the current request for the audit log.
+the policies and the payment provider built once in create_app, and the actor of the current request for the audit log.
 
 This is the one place outside the blueprints that reads `current_app`, `request` and `current_user`
 on behalf of the rules, which never do.
@@ -14,11 +14,17 @@ from app.consultations import audit as audit_log
 from app.consultations.audit import Actor
 from app.consultations.policies import Policies
 from app.models import ActorKind, AuditAction, AuditEvent, ConsultationRequest, User
+from app.payments_provider import PaymentProvider
 from app.storage import PhotoStorage, photo_storage
 
 
 def policies() -> Policies:
     return current_app.extensions["clinic_policies"]
+
+
+def payment_provider() -> PaymentProvider:
+    """The payment provider built once in create_app (one that refuses everything when payments are off)."""
+    return current_app.extensions["payment_provider"]
 
 
 def storage() -> PhotoStorage:

@@ -24,14 +24,18 @@ log = logging.getLogger("app.worker")
 
 
 def run_once() -> dict[str, int]:
-    """One round: queue due alerts first, so that they go out in the same round, then deliver."""
+    """One round: queue due alerts (and, with paid consultations, the money: unpaid requests, refunds)
+    first, so that their emails go out in the same round, then deliver."""
+    from app.consultations import payments
     from app.consultations.alerts import check
     from app.outbox import deliver
-    from app.runtime import policies
+    from app.runtime import payment_provider, policies, storage
+    from app.timeutil import utcnow
 
     counts: dict[str, int] = {}
     steps: tuple[tuple[str, Callable[[], dict[str, int]]], ...] = (
         ("sla check", lambda: check(policies())),
+        ("payments", lambda: payments.run(policies(), payment_provider(), storage(), utcnow())),
         ("mail delivery", deliver),
     )
     for name, step in steps:
@@ -65,6 +69,21 @@ def _log_counts(counts: dict[str, int]) -> None:
         "worker: at risk %d, overdue %d, alerts queued %d; sent %d, retrying %d, failed %d, waiting %d",
         *(counts.get(key, 0) for key in ("at_risk", "overdue", "emails", "sent", "retrying", "failed", "waiting")),
     )
+    if "late_refunds" in counts:  # paid consultations are on
+        log.info(
+            "worker: payments confirmed %d, reminders %d, unpaid deleted %d; late refunds %d, paid %d, refused %d",
+            *(
+                counts.get(key, 0)
+                for key in (
+                    "payments_confirmed",
+                    "reminders",
+                    "unpaid_deleted",
+                    "late_refunds",
+                    "refunds_paid",
+                    "refunds_refused",
+                )
+            ),
+        )
 
 
 @click.command("worker")

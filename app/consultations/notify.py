@@ -47,7 +47,8 @@ def request_submitted(consultation: ConsultationRequest, token: str, alerts: Sta
         consultation.patient_email,
         EmailTemplate.REQUEST_RECEIVED,
         language=consultation.language,
-        context={"reference": consultation.reference},
+        # The request's own promise (a faster paid tier), or else the clinic's (None).
+        context={"reference": consultation.reference, "hours": consultation.response_target_hours},
         secret_context={"link": patient_link(token)},
         dedupe_key=f"received:{consultation.id}",
         consultation=consultation,

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from app.consultations.clock import ResponsePolicy
 from app.consultations.letter import Clinic
+from app.consultations.tiers import PaymentPolicy
 from app.photos import PhotoLimits
 from app.timeutil import as_utc
 
@@ -45,6 +46,7 @@ class Policies:
     zone: ZoneInfo  # the clinic's time zone, in which times are shown
     upload_dir: str  # where photos kept for a form being corrected wait (always a local folder)
     clinic: Clinic  # who signs the patient's letters (CLINIC_NAME, CLINIC_ADDRESS)
+    payments: PaymentPolicy  # paid consultations (off unless PAYMENTS_ENABLED)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Policies:
@@ -61,4 +63,5 @@ class Policies:
             zone=ZoneInfo(str(config["DISPLAY_TIMEZONE"])),
             upload_dir=str(config["UPLOAD_DIR"]),
             clinic=Clinic(name=str(config["CLINIC_NAME"]).strip(), address=str(config["CLINIC_ADDRESS"]).strip()),
+            payments=PaymentPolicy.from_config(config),
         )

@@ -6,6 +6,7 @@
 - `erase_consultation`: removes a request for good: its messages, photos (rows and files), response
   clocks, its unsent emails and the emails addressed to the patient, and its audit trail, leaving
   only one audit event without a request ("erased DRM-XXXXXX"; a reference is not health data).
+  Its payment, if any, stays for the books, detached from the request.
   The retention command can call it too (action="purged").
 
 The database goes first and files second: a failure before the commit leaves everything as it
@@ -37,6 +38,8 @@ from app.models import (
     Message,
     OutboundEmail,
     PatientLink,
+    Payment,
+    PaymentStatus,
     Photo,
     ResponseClock,
 )
@@ -210,6 +213,20 @@ def _delete_rows(consultation: ConsultationRequest) -> None:
     db.session.execute(
         update(OutboundEmail)
         .where(OutboundEmail.request_id == request_id)
+        .values(request_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    # A payment is a bookkeeping record (no health data): it stays, detached. One still awaited can
+    # no longer queue anything, so a payment that arrives after all is refunded (app.consultations.payments).
+    db.session.execute(
+        update(Payment)
+        .where(Payment.request_id == request_id, Payment.status == PaymentStatus.AWAITING.value)
+        .values(status=PaymentStatus.ABANDONED.value)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        update(Payment)
+        .where(Payment.request_id == request_id)
         .values(request_id=None)
         .execution_options(synchronize_session=False)
     )

@@ -3,6 +3,8 @@ as one table. Every status change goes through `update_if`, a conditional UPDATE
 people acting on the same request at once (two claims, a claim and a withdrawal) exactly one wins.
 
 Flow: submitted -> in_review -> (awaiting_patient <-> in_review) -> answered -> closed; or withdrawn.
+With paid consultations a request starts as awaiting_payment and becomes submitted once paid; an
+unpaid one is withdrawn and deleted when its time is up (app.consultations.payments).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class Status(StrEnum):
     ANSWERED = "answered"  # answered; the patient may still follow up for a while
     CLOSED = "closed"  # the patient marked it resolved
     WITHDRAWN = "withdrawn"  # the patient no longer wants an answer
+    AWAITING_PAYMENT = "awaiting_payment"  # stored, but not a consultation until paid: no queue, no clock
 
 
 # Every move a request may make, from -> to. Claiming, releasing and reassigning move between
@@ -42,6 +45,8 @@ TRANSITIONS: Mapping[Status, frozenset[Status]] = {
     Status.ANSWERED: frozenset({Status.IN_REVIEW, Status.SUBMITTED, Status.CLOSED}),
     Status.CLOSED: frozenset(),
     Status.WITHDRAWN: frozenset(),
+    # Paid: into the queue. Abandoned: withdrawn (and then deleted with its photos).
+    Status.AWAITING_PAYMENT: frozenset({Status.SUBMITTED, Status.WITHDRAWN}),
 }
 
 
@@ -56,10 +61,14 @@ def may_move(origin: str, target: Status) -> bool:
 
 # The named groups.
 ALL = tuple(Status)
+# Held until paid: in no queue, no clock, no alert, no figure; only its patient and the payment rules see it.
+HELD = frozenset({Status.AWAITING_PAYMENT})
 OPEN = frozenset({Status.SUBMITTED, Status.IN_REVIEW})  # a dermatologist owes the patient a reply
 WORKABLE = frozenset({Status.SUBMITTED, Status.IN_REVIEW, Status.AWAITING_PATIENT})  # claim, release, reassign
 REPLYING = sources(Status.ANSWERED)  # the holder may answer or ask
-WITHDRAWABLE = sources(Status.WITHDRAWN)  # before any answer
+# The patient's withdrawal, before any answer; an unpaid request is not withdrawn by the patient but
+# left to lapse (or erased), so it is not in this group.
+WITHDRAWABLE = sources(Status.WITHDRAWN) - HELD
 RESOLVABLE = sources(Status.CLOSED)
 FINISHED = frozenset({Status.ANSWERED, Status.CLOSED, Status.WITHDRAWN})  # the retention purge may remove
 ENDED = frozenset(status for status, targets in TRANSITIONS.items() if not targets)

@@ -28,8 +28,9 @@ from app.consultations.audit import Actor
 from app.consultations.clock import start_clock
 from app.consultations.policies import Policies
 from app.consultations.states import Status
+from app.consultations.tiers import CURRENCY, Tier
 from app.extensions import db
-from app.models import ActorKind, AuditAction, ConsultationRequest, new_reference
+from app.models import ActorKind, AuditAction, ConsultationRequest, Payment, PaymentStatus, new_reference
 from app.photos import CleanPhoto
 from app.storage import PhotoStorage
 from app.timeutil import utcnow
@@ -95,8 +96,13 @@ def submit_request(
     now: datetime,
     storage: PhotoStorage,
     policies: Policies,
+    held_for: Tier | None = None,
 ) -> Submission:
-    """Store a new request with its photos and emails, or return the one this form already created."""
+    """Store a new request with its photos and emails, or return the one this form already created.
+
+    `held_for` (app.consultations.payments.tier_to_hold): the request waits for its payment for that
+    tier, stored as awaiting_payment with no clock and no emails yet; the payment starts them.
+    """
     existing = find_by_submission_key(submission_key)
     if existing is not None:
         return Submission(existing, None, duplicate=True)
@@ -105,7 +111,9 @@ def submit_request(
         stored = uploads.write_photos(photos, storage, written)
         for _attempt in range(ATTEMPTS):
             try:
-                consultation, token = _insert(details, stored, submission_key, language, consent_version, now, policies)
+                consultation, token = _insert(
+                    details, stored, submission_key, language, consent_version, now, policies, held_for
+                )
                 db.session.commit()
                 return Submission(consultation, token, duplicate=False)
             except IntegrityError:
@@ -129,11 +137,12 @@ def _insert(
     consent_version: str,
     now: datetime,
     policies: Policies,
+    held_for: Tier | None = None,
 ) -> tuple[ConsultationRequest, str]:
     consultation = ConsultationRequest(
         reference=_unused_reference(),
         submission_key=submission_key,
-        status=Status.SUBMITTED.value,
+        status=(Status.SUBMITTED if held_for is None else Status.AWAITING_PAYMENT).value,
         language=language,
         patient_name=details.name,
         patient_email=normalise_email(details.email),
@@ -157,11 +166,32 @@ def _insert(
     )
     consultation.photos.extend(uploads.photo_rows(stored, now))
     token = consultation.issue_link(now)
-    start_clock(consultation, now, policies.response)
+    if held_for is not None:
+        _hold_for_payment(consultation, held_for, now)
+    else:
+        start_clock(consultation, now, policies.response)
     db.session.add(consultation)
     db.session.flush()  # a duplicate submission key fails here, before any email is queued
-    notify.request_submitted(consultation, token, policies.alerts)
+    if held_for is None:
+        notify.request_submitted(consultation, token, policies.alerts)
     return consultation, token
+
+
+def _hold_for_payment(consultation: ConsultationRequest, tier: Tier, now: datetime) -> None:
+    """Waiting for its payment: the tier's target, and the price, recorded; no clock, no emails yet."""
+    consultation.response_target_hours = tier.hours
+    payment = Payment(
+        request=consultation,
+        reference=consultation.reference,
+        tier=tier.name,
+        target_hours=tier.hours,
+        amount_cents=tier.amount_cents,
+        currency=CURRENCY,
+        status=PaymentStatus.AWAITING.value,
+        refunded_cents=0,
+        created_at=now,
+    )
+    db.session.add(payment)
 
 
 def _unused_reference() -> str:

@@ -32,7 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from wtforms import ValidationError
 
-from app.consultations import conversation, letter, privacy, uploads
+from app.consultations import conversation, letter, payments, privacy, uploads
 from app.consultations.conversation import PatientActionRefused, PatientChoices, ThreadEntry
 from app.consultations.pending import PendingPhotos
 from app.extensions import csrf, db, limiter
@@ -40,6 +40,7 @@ from app.intake import bp
 from app.intake.patient_forms import ConfirmForm, EraseForm, ReplyForm
 from app.letters import render as render_letter
 from app.models import AuditAction, ConsultationRequest, Message, Photo, find_by_token
+from app.payments.checkout import send_to_checkout
 from app.photos import ACCEPTED_MIME_TYPES, PhotoLimits
 from app.runtime import audit, client_address, current_actor, policies
 from app.storage import StorageError, photo_storage
@@ -82,6 +83,7 @@ class PrivatePage:
     photos_lost: bool = False
     accept: str = ACCEPTED_MIME_TYPES
     max_length: int = conversation.MAX_REPLY_LENGTH
+    payment: payments.PatientPayment | None = None  # paid consultations: the price, the refunds
 
 
 def _draft(consultation: ConsultationRequest) -> PendingPhotos:
@@ -106,6 +108,7 @@ def private_page(
         kept_photos=_draft(consultation).ids() if choices.reply else [],
         notice=notice,
         photos_lost=photos_lost,
+        payment=payments.patient_payment(consultation, policies().payments),
     )
 
 
@@ -288,7 +291,7 @@ def _send_reply(consultation: ConsultationRequest, token: str, form: ReplyForm, 
 
 
 def _sent_message(consultation: ConsultationRequest) -> str:
-    hours = current_app.config["RESPONSE_TARGET_HOURS"]
+    hours = consultation.response_target_hours or current_app.config["RESPONSE_TARGET_HOURS"]
     if consultation.claimed_by is not None:
         return gettext(
             "Your message has been sent to %(name)s. You will have an answer here within %(hours)s hours.",
@@ -354,6 +357,29 @@ def _confirmation_page(consultation: ConsultationRequest, token: str, action: st
     db.session.commit()
     html = render_template("intake/confirm.html", consultation=consultation, token=token, action=action, form=form)
     return no_store(make_response(html, status))
+
+
+# --- Paying (paid consultations): the private link is the way back to the payment page -------------
+
+
+@bp.post("/c/<token>/pay")
+@private_link_limit
+def pay(token: str):
+    """A trip to the provider's payment page for a request waiting for its payment (from the page shown
+    after the form, or from the private page); if none can be opened, back there with the reason.
+
+    A form, not a script or a redirect from the consultation form: the form is sent by XMLHttpRequest,
+    which may not follow a redirect to another site; a form may (CSP form-action names the provider)."""
+    consultation = _consultation_for(token)
+    payment = payments.payment_for(consultation)
+    back = (
+        url_for("intake.received")
+        if request.form.get("from") == "received"
+        else url_for("intake.private", token=token, _anchor="payment")
+    )
+    if not ConfirmForm().validate_on_submit() or payment is None:
+        return redirect(back, code=303)
+    return send_to_checkout(payment, fallback=back)
 
 
 # --- Your data: download and erase ---------------------------------------------------------------

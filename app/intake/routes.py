@@ -28,11 +28,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from wtforms.fields import SelectChoice
 
 from app.conditions.routes import articles
-from app.consultations import submission, uploads
+from app.consultations import payments, submission, uploads
 from app.consultations.pending import PendingPhotos, sweep, valid_submission_key
 from app.extensions import db, limiter
 from app.intake import bp
 from app.intake.forms import ConsultationForm, ResendLinkForm
+from app.intake.payment_forms import PaidConsultationForm
 from app.intake.private_page import no_store, private_image
 from app.models import AuditAction, ConsultationRequest, find_by_token, new_access_token
 from app.photos import ACCEPTED_MIME_TYPES, PhotoLimits
@@ -62,10 +63,20 @@ def _resend_email_key() -> str:
 # --- The consultation form ---------------------------------------------------------------------
 
 
+def _consultation_form() -> ConsultationForm:
+    """The form, with the tier to pay for when consultations are paid (app/intake/payment_forms.py)."""
+    tiers = policies().payments
+    if not tiers.enabled:
+        return ConsultationForm()
+    form = PaidConsultationForm()
+    form.offer_tiers(tiers.tiers)
+    return form
+
+
 @bp.route("/consultation/new", methods=["GET", "POST"])
 @limiter.limit(_submit_limit, methods=["POST"])
 def new():
-    form = ConsultationForm()
+    form = _consultation_form()
     _offer_conditions(form)
     if request.method == "GET":
         form.condition.data = _known_condition(request.args.get("condition"))
@@ -93,9 +104,13 @@ def new():
 
 
 def _store(form: ConsultationForm, key: str, batch: uploads.PhotoBatch, pending: PendingPhotos):
+    details = _details(form)
+    # --- Paid consultations: the tier the request waits to be paid for (None: not held). ---
+    chosen_tier = form.tier.data if isinstance(form, PaidConsultationForm) else None
+    held_for = payments.tier_to_hold(details, chosen_tier, policies().payments)
     try:
         result = submission.submit_request(
-            _details(form),
+            details,
             batch.photos,
             submission_key=key,
             language=str(get_locale() or "en"),
@@ -103,6 +118,7 @@ def _store(form: ConsultationForm, key: str, batch: uploads.PhotoBatch, pending:
             now=utcnow(),
             storage=photo_storage(),
             policies=policies(),
+            held_for=held_for,
         )
     except (SQLAlchemyError, OSError, submission.SubmissionFailed) as error:
         # The type only: database errors can quote the values they failed on, and those are health data.
@@ -114,6 +130,7 @@ def _store(form: ConsultationForm, key: str, batch: uploads.PhotoBatch, pending:
         return _render_form(form, status=503, notice=notice, photos_lost=bool(batch.new))
     pending.clear()
     _forget_submission_key(key)
+    # A request held for its payment lands on the same page, which then offers to pay.
     return _to_confirmation(result.consultation, token=result.token)
 
 
@@ -150,6 +167,7 @@ def _render_form(form: ConsultationForm, status: int = 200, notice: str | None =
             notice=notice,
             photos_lost=photos_lost,
             accept=ACCEPTED_MIME_TYPES,
+            payment=policies().payments if isinstance(form, PaidConsultationForm) else None,
             max_photos=current_app.config["MAX_PHOTOS"],
             max_photo_mb=current_app.config["MAX_PHOTO_BYTES"] // (1024 * 1024),
         ),
@@ -217,7 +235,7 @@ def pending_photo(photo_id: str):
 def form_expired(error: CSRFError):
     """An expired form must not throw away what a worried patient typed: show it again to resend."""
     if request.endpoint == "intake.new":
-        form = ConsultationForm()
+        form = _consultation_form()
         _offer_conditions(form)
         _posted_submission_key(form)
         notice = gettext(
@@ -259,7 +277,9 @@ def received():
         audit(AuditAction.VIEWED, consultation=consultation, patient=True, detail="confirmation")
         db.session.commit()
     link = url_for("intake.private", token=token, _external=True) if consultation and token else None
-    return no_store(make_response(render_template("intake/received.html", consultation=consultation, link=link)))
+    payment = payments.patient_payment(consultation, policies().payments) if consultation is not None else None
+    html = render_template("intake/received.html", consultation=consultation, link=link, token=token, payment=payment)
+    return no_store(make_response(html))
 
 
 # --- Lost your link? -----------------------------------------------------------------------------

@@ -25,6 +25,16 @@ from app.models.consultation import (
     new_reference,
 )
 from app.models.outbox import FAILED, PENDING, SENT, OutboundEmail
+from app.models.payment import (
+    CheckoutSession,
+    Payment,
+    PaymentEvent,
+    PaymentStatus,
+    Refund,
+    RefundReason,
+    RefundStatus,
+    SessionStatus,
+)
 from app.models.saved_reply import SavedReply
 from app.models.user import ROLES, Role, User
 
@@ -49,14 +59,22 @@ __all__ = [
     "ActorKind",
     "AuditAction",
     "AuditEvent",
+    "CheckoutSession",
     "ConsultationRequest",
     "Message",
     "OutboundEmail",
     "PatientLink",
+    "Payment",
+    "PaymentEvent",
+    "PaymentStatus",
     "Photo",
+    "Refund",
+    "RefundReason",
+    "RefundStatus",
     "ResponseClock",
     "Role",
     "SavedReply",
+    "SessionStatus",
     "User",
     "find_by_token",
     "hash_token",

@@ -42,6 +42,9 @@ class AuditAction(StrEnum):
     SAVED_REPLY_UPDATED = "saved_reply_updated"
     SAVED_REPLY_DELETED = "saved_reply_deleted"
     SAVED_REPLY_USED = "saved_reply_used"
+    PAID = "paid"  # a payment put the request in the queue
+    REFUNDED = "refunded"  # a refund was recorded (by the worker, or by hand by staff)
+    ABANDONED = "abandoned"  # an unpaid request was deleted with its photos when its time was up
 
 
 AUDIT_ACTIONS = tuple(AuditAction)

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, case, func, select
 
+from app.consultations.states import HELD
 from app.extensions import db
 from app.models import (
     ANSWERED,
@@ -68,10 +69,12 @@ def _criteria(name: str, user_id: int, search: str) -> tuple[list, tuple]:
     due_order = (request.due_at.asc().nulls_last(), request.created_at.asc(), request.id.asc())
     if search.strip():
         wanted = normalise_reference(search)
+        # Requests held for their payment are not consultations yet: in no list, found by no search.
+        held = request.status.not_in(HELD)
         # A whole reference is an exact look-up on the unique index; a partial one a prefix search.
         if len(wanted) == REFERENCE_LENGTH:
-            return [request.reference == wanted], (request.reference,)
-        return [request.reference.startswith(wanted, autoescape=True)], (request.reference,)
+            return [request.reference == wanted, held], (request.reference,)
+        return [request.reference.startswith(wanted, autoescape=True), held], (request.reference,)
     if name == "unclaimed":
         return [request.status.in_(OPEN_STATUSES), request.claimed_by_id.is_(None)], due_order
     if name == "mine":

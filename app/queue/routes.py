@@ -29,6 +29,7 @@ from app.consultations.staff_actions import (
     reassign,
     release,
 )
+from app.consultations.states import HELD
 from app.extensions import db
 from app.letters import render as render_letter
 from app.models import AuditAction, AuditEvent, ConsultationRequest, Message, Photo, SavedReply, User
@@ -84,7 +85,7 @@ def _load(reference: str) -> ConsultationRequest:
             selectinload(ConsultationRequest.claimed_by),
         )
     ).scalar_one_or_none()
-    if consultation is None:
+    if consultation is None or consultation.status in HELD:  # not a consultation until it is paid
         abort(404)
     return consultation
 
@@ -314,6 +315,7 @@ def photo(reference: str, key: str):
         .join(ConsultationRequest, Photo.request_id == ConsultationRequest.id)
         .where(
             ConsultationRequest.reference == reference.upper(),
+            ConsultationRequest.status.not_in(HELD),
             or_(Photo.storage_key == key, Photo.thumbnail_key == key),
         )
     ).scalar_one_or_none()

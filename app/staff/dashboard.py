@@ -32,6 +32,10 @@ EMAIL_KINDS = {
     "patient_replied": _l("Patient replied (to the team)"),
     "sla_at_risk": _l("At-risk alert"),
     "sla_overdue": _l("Overdue escalation"),
+    "payments/receipt": _l("Receipt (to the patient)"),
+    "payments/reminder": _l("Payment not completed (to the patient)"),
+    "payments/refund": _l("Refund (to the patient)"),
+    "payments/refund_refused": _l("Refund refused by the provider (to the team)"),
 }
 
 

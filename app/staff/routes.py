@@ -12,6 +12,7 @@ from app import outbox
 from app.auth.session import roles_required
 from app.extensions import db
 from app.models import AuditAction, OutboundEmail
+from app.payments import figures as payment_figures
 from app.runtime import audit, policies
 from app.staff import bp
 from app.staff.dashboard import EMAIL_KINDS, build, csv_text, outbox_overview, references
@@ -32,6 +33,8 @@ def dashboard():
         references=references(mail.failed + mail.pending + mail.sent),
         mail_configured=outbox.mail_configured(),
         email_kinds=EMAIL_KINDS,
+        # Paid consultations: refunds per month and the cost of lateness (app/payments/figures.py).
+        payments=payment_figures.build(now, policies().zone) if policies().payments.enabled else None,
     )
 
 
