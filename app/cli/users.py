@@ -58,7 +58,8 @@ def list_users() -> None:
     for user in users:
         state = "active" if user.active else "deactivated"
         last = user.last_login_at.strftime("%Y-%m-%d %H:%M UTC") if user.last_login_at else "never signed in"
-        click.echo(f"{user.id:>4}  {user.role:<13} {state:<11} {user.email}  {user.name}  ({last})")
+        lead = ", medical lead" if user.is_medical_lead else ""
+        click.echo(f"{user.id:>4}  {user.role:<13} {state:<11} {user.email}  {user.name}  ({last}{lead})")
 
 
 def _find(email: str) -> User:
@@ -89,6 +90,21 @@ def reactivate(email: str) -> None:
     accounts.reactivate(_find(email))
     db.session.commit()
     click.echo(f"Reactivated {email}.")
+
+
+@commands.command("medical-lead")
+@click.option("--email", required=True)
+@click.option("--off", "remove", is_flag=True, help="Remove the flag instead of setting it.")
+@with_appcontext
+def medical_lead(email: str, remove: bool) -> None:
+    """Make an account the medical lead (the last step of the escalation ladder), or stop it being one."""
+    user = _find(email)
+    try:
+        accounts.set_medical_lead(user, not remove)
+    except accounts.AccountError as error:
+        raise _refused(error) from error
+    db.session.commit()
+    click.echo(f"{email} is {'no longer' if remove else 'now'} a medical lead.")
 
 
 @commands.command("set-password")

@@ -24,14 +24,23 @@ log = logging.getLogger("app.worker")
 
 
 def run_once() -> dict[str, int]:
-    """One round: queue due alerts first, so that they go out in the same round, then deliver."""
+    """One round: offer waiting requests to whoever is on duty (AUTO_ASSIGN), so that alerts reach
+    the new holder; queue due alerts, the coverage forecast's gap alerts and the weekly summary, so
+    that they go out in the same round; then deliver."""
     from app.consultations.alerts import check
+    from app.consultations.assignment import offer_waiting
+    from app.consultations.forecast import alert_gaps
+    from app.consultations.summary import send_weekly
     from app.outbox import deliver
     from app.runtime import policies
+    from app.timeutil import utcnow
 
     counts: dict[str, int] = {}
     steps: tuple[tuple[str, Callable[[], dict[str, int]]], ...] = (
+        ("assignment", lambda: offer_waiting(policies(), utcnow())),
         ("sla check", lambda: check(policies())),
+        ("coverage forecast", lambda: alert_gaps(policies(), utcnow())),
+        ("weekly summary", lambda: send_weekly(policies(), utcnow())),
         ("mail delivery", deliver),
     )
     for name, step in steps:
@@ -65,6 +74,12 @@ def _log_counts(counts: dict[str, int]) -> None:
         "worker: at risk %d, overdue %d, alerts queued %d; sent %d, retrying %d, failed %d, waiting %d",
         *(counts.get(key, 0) for key in ("at_risk", "overdue", "emails", "sent", "retrying", "failed", "waiting")),
     )
+    rota_keys = ("assigned", "medical_lead", "gaps_alerted", "weekly")
+    if any(counts.get(key, 0) for key in rota_keys):
+        log.info(
+            "worker: assigned %d, escalated to the medical lead %d, coverage gaps alerted %d, weekly summaries %d",
+            *(counts.get(key, 0) for key in rota_keys),
+        )
 
 
 @click.command("worker")

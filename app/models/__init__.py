@@ -25,6 +25,7 @@ from app.models.consultation import (
     new_reference,
 )
 from app.models.outbox import FAILED, PENDING, SENT, OutboundEmail
+from app.models.rota import EscalationStep, ExceptionKind, RotaException, WeeklyShift
 from app.models.user import ROLES, Role, User
 
 __all__ = [
@@ -49,13 +50,17 @@ __all__ = [
     "AuditAction",
     "AuditEvent",
     "ConsultationRequest",
+    "EscalationStep",
+    "ExceptionKind",
     "Message",
     "OutboundEmail",
     "PatientLink",
     "Photo",
     "ResponseClock",
     "Role",
+    "RotaException",
     "User",
+    "WeeklyShift",
     "find_by_token",
     "hash_token",
     "new_access_token",

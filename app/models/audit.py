@@ -21,6 +21,7 @@ class AuditAction(StrEnum):
     CLAIMED = "claimed"
     RELEASED = "released"
     REASSIGNED = "reassigned"
+    ASSIGNED = "assigned"  # given to an on-duty dermatologist automatically (AUTO_ASSIGN)
     ANSWERED = "answered"
     ASKED = "asked"
     NOTED = "noted"
@@ -37,6 +38,7 @@ class AuditAction(StrEnum):
     USER_UPDATED = "user_updated"
     TOTP_ENABLED = "totp_enabled"
     PURGED = "purged"
+    ROTA_CHANGED = "rota_changed"
 
 
 AUDIT_ACTIONS = tuple(AuditAction)

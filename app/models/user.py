@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from flask_login import UserMixin
 from sqlalchemy import JSON, Boolean, Integer, String
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import Model
@@ -45,6 +46,9 @@ class User(UserMixin, Model):
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
     # The language the person last used the app in; their alert emails are written in it.
     language: Mapped[str] = mapped_column(String(5), default="en", server_default="en")
+    # The medical lead gets the last step of the escalation ladder (still overdue after
+    # ESCALATE_AFTER_HOURS), on duty or not; any role may carry it.
+    is_medical_lead: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
