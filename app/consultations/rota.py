@@ -295,6 +295,7 @@ class Rota:
     ends: datetime
     in_use: bool
     spans: Mapping[int, Sequence[Span]] = field(default_factory=dict)  # user id -> spans
+    with_hours: frozenset[int] = frozenset()  # who has weekly hours at all
 
     def is_on_duty(self, user_id: int, moment: datetime) -> bool:
         if user_id not in self.spans:
@@ -343,13 +344,9 @@ def active_dermatologists() -> list[User]:
 def rota_in_use() -> bool:
     """The rota is in use once an active dermatologist has weekly hours or an extra shift."""
     active = select(User.id).where(User.role == Role.DERMATOLOGIST, User.active.is_(True))
-    weekly = select(WeeklyShift.id).where(WeeklyShift.user_id.in_(active)).limit(1)
-    extra = (
-        select(RotaException.id)
-        .where(RotaException.user_id.in_(active), RotaException.kind == ExceptionKind.EXTRA)
-        .limit(1)
-    )
-    return db.session.execute(weekly).first() is not None or db.session.execute(extra).first() is not None
+    weekly = select(WeeklyShift.id).where(WeeklyShift.user_id.in_(active))
+    extra = select(RotaException.id).where(RotaException.user_id.in_(active), RotaException.kind == ExceptionKind.EXTRA)
+    return bool(db.session.execute(select(weekly.exists() | extra.exists())).scalar())
 
 
 def weekly_shifts(user_ids: Iterable[int] | None = None) -> dict[int, list[Shift]]:
@@ -372,10 +369,11 @@ def exceptions_between(user_ids: Iterable[int], starts: datetime, ends: datetime
     return found
 
 
-def load(policy: RotaPolicy, starts: datetime, ends: datetime) -> Rota:
-    """The rota of every active dermatologist between `starts` and `ends`."""
+def load(policy: RotaPolicy, starts: datetime, ends: datetime, people: Sequence[User] | None = None) -> Rota:
+    """The rota of every active dermatologist (or of `people`, when the caller has them) between
+    `starts` and `ends`."""
     starts, ends = as_utc(starts), as_utc(ends)
-    ids = [user.id for user in active_dermatologists()]
+    ids = [user.id for user in (active_dermatologists() if people is None else people)]
     if not rota_in_use():
         return Rota(starts, ends, in_use=False, spans={user_id: ((starts, ends),) for user_id in ids})
     shifts = weekly_shifts(ids)
@@ -384,18 +382,15 @@ def load(policy: RotaPolicy, starts: datetime, ends: datetime) -> Rota:
         user_id: tuple(duty_spans(shifts.get(user_id, ()), exceptions.get(user_id, ()), starts, ends, policy))
         for user_id in ids
     }
-    return Rota(starts, ends, in_use=True, spans=spans)
-
-
-def around(policy: RotaPolicy, moment: datetime, *, before: timedelta = timedelta(0), after: timedelta) -> Rota:
-    return load(policy, as_utc(moment) - before, as_utc(moment) + after)
+    return Rota(starts, ends, in_use=True, spans=spans, with_hours=frozenset(shifts))
 
 
 def on_duty_dermatologists(policy: RotaPolicy, now: datetime) -> list[User]:
     """The active dermatologists on duty at `now` (every active one while the rota is not in use)."""
-    rota = load(policy, now, as_utc(now) + timedelta(minutes=1))
+    people = active_dermatologists()
+    rota = load(policy, now, as_utc(now) + timedelta(minutes=1), people)
     on_duty = set(rota.on_duty(now))
-    return [user for user in active_dermatologists() if user.id in on_duty]
+    return [user for user in people if user.id in on_duty]
 
 
 # --- On duty now and next, for the queue and the dashboard ---------------------------------------
@@ -413,13 +408,13 @@ BOARD_LOOKAHEAD = timedelta(days=8)
 
 
 def duty_board(policy: RotaPolicy, now: datetime, upcoming: int = 3) -> DutyBoard:
-    rota = around(policy, now, after=BOARD_LOOKAHEAD)
+    """Who is on duty now (and until when), the next stretches on duty, and who never is."""
     people = {user.id: user for user in active_dermatologists()}
-    on_now = [(people[i], rota.on_duty_until(i, now)) for i in rota.on_duty(now) if i in people]
+    rota = load(policy, now, as_utc(now) + BOARD_LOOKAHEAD, list(people.values()))
+    on_now = [(people[i], rota.on_duty_until(i, now)) for i in rota.on_duty(now)]
     on_now.sort(key=lambda pair: (pair[1] or rota.ends, pair[0].name))
-    following = [(people[i], s, e) for i, s, e in rota.upcoming(now, upcoming) if i in people]
-    hours = weekly_shifts(people) if rota.in_use else {}
-    idle = [user for i, user in people.items() if rota.in_use and not hours.get(i) and not rota.spans.get(i)]
+    following = [(people[i], s, e) for i, s, e in rota.upcoming(now, upcoming)]
+    idle = [user for i, user in people.items() if rota.in_use and i not in rota.with_hours and not rota.spans.get(i)]
     return DutyBoard(rota.in_use, on_now, following, idle)
 
 

@@ -92,12 +92,13 @@ def release(
     *,
     policies: Policies | None = None,
     address: str | None = None,
-) -> None:
+) -> User | None:
     """Give the request back to the queue. The holder may release; staff and admins may too.
 
     A request being reviewed goes back to "submitted" (waiting for a dermatologist); one
     waiting for the patient stays so, and the patient's reply will alert the team. With
-    AUTO_ASSIGN (given `policies`) it then goes to another dermatologist on duty, if there is one.
+    AUTO_ASSIGN (given `policies`) it then goes to another dermatologist on duty, if there is one,
+    who is returned.
     """
     if consultation.claimed_by_id != user.id:
         _require_role(user, COORDINATOR_ROLES)
@@ -118,8 +119,7 @@ def release(
     if not released:
         raise _refuse(_l("Nobody holds this request now, or someone else changed it a moment ago."))
     _done(AuditAction.RELEASED, Actor.staff(user, address), consultation, f"was user {holder}")
-    if policies is not None:
-        assignment.offer_new(consultation, now, policies)
+    return assignment.offer_new(consultation, now, policies) if policies is not None else None
 
 
 def reassign(
