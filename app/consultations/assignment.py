@@ -83,7 +83,8 @@ def offer(
 ) -> User | None:
     """Give this unheld open request to the best placed of `on_duty`; commits. None if it stays
     unassigned (nobody suitable, or someone claimed it first)."""
-    candidates = {user.id: user for user in on_duty if user.id != consultation.declined_by_id}
+    declined = set(consultation.declined_by_ids or ())
+    candidates = {user.id: user for user in on_duty if user.id not in declined}
     for _attempt in range(ATTEMPTS):
         if consultation.claimed_by_id is not None or consultation.status not in OPEN or not candidates:
             return None

@@ -326,10 +326,17 @@ class Rota:
         )
 
     def upcoming(self, moment: datetime, limit: int = 3) -> list[tuple[int, datetime, datetime]]:
-        """The next stretches on duty that start after `moment`: (user id, starts, ends), soonest first."""
+        """Who comes on duty next: each person off duty at `moment` with their next stretch on duty,
+        (user id, starts, ends), soonest first."""
         if not self.in_use:
             return []
-        found = [(s, e, user_id) for user_id, spans in self.spans.items() for s, e in spans if s > as_utc(moment)]
+        found = []
+        for user_id, spans in self.spans.items():
+            if self.is_on_duty(user_id, moment):
+                continue
+            later = [(s, e) for s, e in spans if s > as_utc(moment)]
+            if later:
+                found.append((*later[0], user_id))
         return [(user_id, s, e) for s, e, user_id in sorted(found)[:limit]]
 
 

@@ -103,13 +103,14 @@ def release(
     if consultation.claimed_by_id != user.id:
         _require_role(user, COORDINATOR_ROLES)
     holder = consultation.claimed_by_id
+    declined = sorted({*(consultation.declined_by_ids or []), holder} - {None})
     released = update_if(
         consultation,
         [ConsultationRequest.claimed_by_id == holder, ConsultationRequest.claimed_by_id.is_not(None)],
         {
             "claimed_by_id": None,
             "claimed_at": None,
-            "declined_by_id": holder,  # automatic assignment passes them over for this request
+            "declined_by_ids": declined,  # automatic assignment passes them over for this request
             "status": case(
                 (ConsultationRequest.status == Status.IN_REVIEW, Status.SUBMITTED.value),
                 else_=ConsultationRequest.status,

@@ -95,9 +95,9 @@ class ConsultationRequest(Model):
     response_target_hours: Mapped[int | None] = mapped_column(Integer)
     claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # The dermatologist who last gave this request back (or had it taken back): automatic assignment
-    # passes them over for it.
-    declined_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", name="fk_requests_declined_by"))
+    # Ids of the dermatologists who gave this request back (or had it taken back): automatic
+    # assignment passes them over for it.
+    declined_by_ids: Mapped[list | None] = mapped_column(JSON)
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

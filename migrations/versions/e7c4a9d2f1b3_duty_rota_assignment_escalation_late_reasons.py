@@ -61,8 +61,7 @@ def upgrade():
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.add_column(sa.Column("is_medical_lead", sa.Boolean(), server_default=sa.false(), nullable=False))
     with op.batch_alter_table("consultation_requests", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("declined_by_id", sa.Integer(), nullable=True))
-        batch_op.create_foreign_key("fk_requests_declined_by", "users", ["declined_by_id"], ["id"])
+        batch_op.add_column(sa.Column("declined_by_ids", sa.JSON(), nullable=True))
     with op.batch_alter_table("response_clocks", schema=None) as batch_op:
         batch_op.add_column(sa.Column("late_reason", sa.String(length=20), nullable=True))
         batch_op.add_column(sa.Column("late_note", sa.String(length=500), nullable=True))
@@ -75,8 +74,7 @@ def downgrade():
         batch_op.drop_column("late_note")
         batch_op.drop_column("late_reason")
     with op.batch_alter_table("consultation_requests", schema=None) as batch_op:
-        batch_op.drop_constraint("fk_requests_declined_by", type_="foreignkey")
-        batch_op.drop_column("declined_by_id")
+        batch_op.drop_column("declined_by_ids")
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_column("is_medical_lead")
     op.drop_index("ix_escalation_request_round_step", table_name="escalation_steps")
