@@ -57,6 +57,15 @@ class Config:
     CLINIC_CLOSING_HOUR = 20
     CLINIC_HOLIDAYS_COUNTRY = "LT"
     DISPLAY_TIMEZONE = "Europe/Vilnius"
+    # The duty rota and the escalation ladder (docs/operations-sla.md): weekly hours do not apply on
+    # CLINIC_HOLIDAYS_COUNTRY's public holidays; requests still overdue this many hours after their
+    # due moment go to the medical lead; AUTO_ASSIGN gives new and released requests to the on-duty
+    # dermatologist with the fewest open ones.
+    ROTA_HOLIDAYS_OFF = True
+    ESCALATE_AFTER_HOURS = 4
+    AUTO_ASSIGN = False
+    # Every Monday from 08:00 (clinic time) the worker emails staff last week's figures.
+    WEEKLY_SUMMARY = True
 
     MAIL_SERVER: str | None = None
     MAIL_PORT = 25
@@ -182,6 +191,7 @@ class TestingConfig(Config):
     SERVER_NAME = None
     PUBLIC_BASE_URL = "http://localhost"
     STAFF_ALERT_EMAILS = ["alerts@clinic.example"]
+    WEEKLY_SUMMARY = False  # tests of the summary turn it on; others count their emails exactly
 
 
 class ProductionConfig(Config):
@@ -341,6 +351,10 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "DISPLAY_TIMEZONE": (_time_zone, "an IANA time zone such as Europe/Vilnius"),
     "RESPONSE_TARGET_HOURS": (_whole(1, 24 * 14), "a whole number of hours from 1 to 336"),
     "SLA_WARNING_HOURS": (_whole(1, 24 * 14), "a whole number of hours from 1 to 336"),
+    "ESCALATE_AFTER_HOURS": (_whole(1, 24 * 14), "a whole number of hours from 1 to 336"),
+    "AUTO_ASSIGN": (lambda v: isinstance(v, bool), "true or false"),
+    "ROTA_HOLIDAYS_OFF": (lambda v: isinstance(v, bool), "true or false"),
+    "WEEKLY_SUMMARY": (lambda v: isinstance(v, bool), "true or false"),
     "LANGUAGES": (_languages, f"a comma-separated list of {', '.join(SUPPORTED_LANGUAGES)}"),
     "STAFF_ALERT_LANGUAGE": (lambda v: v in SUPPORTED_LANGUAGES, " or ".join(SUPPORTED_LANGUAGES)),
     "BABEL_DEFAULT_LOCALE": (lambda v: v in SUPPORTED_LANGUAGES, " or ".join(SUPPORTED_LANGUAGES)),

@@ -144,6 +144,16 @@ def force_sign_out(user: User, *, by: User | None = None) -> None:
     audit(AuditAction.USER_UPDATED, user=by, detail=f"user {user.id} signed out everywhere")
 
 
+def set_medical_lead(user: User, lead: bool, *, by: User | None = None) -> None:
+    """The medical lead gets the last step of the escalation ladder, on duty or not."""
+    if lead and not user.active:
+        raise AccountError(_l("A deactivated account cannot be the medical lead."))
+    if bool(user.is_medical_lead) == lead:
+        return
+    user.is_medical_lead = lead
+    audit(AuditAction.USER_UPDATED, user=by, detail=f"user {user.id} medical lead {'on' if lead else 'off'}")
+
+
 def reset_password(user: User, password: str, *, by: User | None = None) -> None:
     """A new password; it also lifts a lockout and signs the user out everywhere."""
     user.password_hash = hash_password(check_password(password))

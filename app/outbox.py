@@ -42,6 +42,10 @@ class EmailTemplate(StrEnum):
     SLA_AT_RISK = "sla_at_risk"
     SLA_OVERDUE = "sla_overdue"
     LINK_RESENT = "link_resent"  # "lost your link?"
+    SLA_ESCALATED = "sla_escalated"  # to the medical lead: still overdue after ESCALATE_AFTER_HOURS
+    REQUEST_ASSIGNED = "request_assigned"  # to the dermatologist a request was given to
+    COVERAGE_GAP = "coverage_gap"  # to staff: a breach nobody on the rota can prevent
+    WEEKLY_SUMMARY = "weekly_summary"  # to staff, every Monday
     PAYMENT_RECEIPT = "payments/receipt"
     PAYMENT_REMINDER = "payments/reminder"  # saved but unpaid: a link to pay
     REFUND_ISSUED = "payments/refund"

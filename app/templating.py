@@ -9,13 +9,21 @@ from pathlib import Path
 from babel.dates import get_datetime_format
 from flask import Flask, current_app, request, url_for
 from flask_babel import format_date, format_datetime, format_time, get_locale
+from flask_babel import lazy_gettext as _l
 from werkzeug.routing import BuildError
 
 from app.timeutil import as_utc
 
 
 def register(app: Flask) -> None:
+    from app.consultations.lateness import LATE_REASON_LABELS, NO_REASON
+
     app.add_template_filter(when, "when")
+    # Reasons for late replies by key, in the reader's (or the email's) language when shown.
+    app.jinja_env.globals["late_reason_labels"] = {
+        **{str(reason): label for reason, label in LATE_REASON_LABELS.items()},
+        NO_REASON: _l("No reason given"),
+    }
     app.url_defaults(_fingerprint_static)
     app.add_template_filter(iso_utc, "iso_utc")
 

@@ -1,5 +1,8 @@
 """At-risk and overdue alerts: who gets them, each exactly once (twice run, two checks at once),
-through `flask sla check`, and with the clock moved by libfaketime as an operator would."""
+through `flask sla check`, and with the clock moved by libfaketime as an operator would.
+
+No rota is set here, so every active dermatologist counts as on duty (tests/test_escalation.py
+has the ladder with a rota and the medical lead)."""
 
 from __future__ import annotations
 
@@ -38,6 +41,10 @@ def queued(template: str | None = None) -> list[tuple[str, str]]:
     return sorted((template, recipient) for template, recipient in db.session.execute(query))
 
 
+def counts(at_risk: int = 0, overdue: int = 0, lead: int = 0, emails: int = 0) -> dict[str, int]:
+    return {"at_risk": at_risk, "overdue": overdue, "medical_lead": lead, "emails": emails}
+
+
 def check_at(moment: datetime) -> dict[str, int]:
     with time_machine.travel(moment, tick=False):
         return check(policies())
@@ -55,41 +62,38 @@ def team(app):
 
 def test_nothing_is_queued_before_the_warning(app, team):
     make_consultation(created_at=SUBMITTED_AT)
-    assert check_at(WARNING_STARTS - timedelta(seconds=1)) == {"at_risk": 0, "overdue": 0, "emails": 0}
+    assert check_at(WARNING_STARTS - timedelta(seconds=1)) == counts()
     assert queued() == []
 
 
-def test_an_unclaimed_request_at_risk_alerts_staff_and_every_active_dermatologist_once(app, team):
+def test_an_unclaimed_request_at_risk_alerts_every_active_dermatologist_once(app, team):
     consultation, _ = make_consultation(created_at=SUBMITTED_AT)
-    assert check_at(WARNING_STARTS) == {"at_risk": 1, "overdue": 0, "emails": 3}
-    assert queued() == [
-        ("sla_at_risk", STAFF_ALERTS),
-        ("sla_at_risk", "jonas@clinic.example"),
-        ("sla_at_risk", "ona@clinic.example"),
-    ]
-    assert check_at(WARNING_STARTS + timedelta(hours=1)) == {"at_risk": 0, "overdue": 0, "emails": 0}
-    assert len(queued()) == 3
-    row = db.session.execute(select(OutboundEmail).where(OutboundEmail.recipient == STAFF_ALERTS)).scalar_one()
-    assert row.dedupe_key == f"at-risk:{consultation.id}:1:{STAFF_ALERTS}"
+    assert check_at(WARNING_STARTS) == counts(at_risk=1, emails=2)
+    # The first step of the ladder is for dermatologists; staff hear when it is overdue.
+    assert queued() == [("sla_at_risk", "jonas@clinic.example"), ("sla_at_risk", "ona@clinic.example")]
+    assert check_at(WARNING_STARTS + timedelta(hours=1)) == counts()
+    assert len(queued()) == 2
+    row = db.session.execute(select(OutboundEmail).where(OutboundEmail.recipient == "ona@clinic.example")).scalar_one()
+    assert row.dedupe_key == f"at-risk:{consultation.id}:1:ona@clinic.example"
     assert row.request_id == consultation.id
     # Only the reference and the staff link: nothing about the patient or the skin.
     assert set(row.context) == {"reference", "link", "due_local", "round"}
     assert row.context["due_local"] == "2026-11-25 11:00"  # 09:00 UTC + 24 h, in Vilnius (UTC+2)
 
 
-def test_a_claimed_request_at_risk_alerts_staff_and_the_holder_only(app, team):
+def test_a_claimed_request_at_risk_alerts_the_holder_only(app, team):
     ona, _jonas, _left = team
     make_consultation(created_at=SUBMITTED_AT, claimed_by=ona, status="in_review")
     check_at(WARNING_STARTS)
-    assert queued() == [("sla_at_risk", STAFF_ALERTS), ("sla_at_risk", "ona@clinic.example")]
+    assert queued() == [("sla_at_risk", "ona@clinic.example")]
 
 
 def test_overdue_escalates_to_staff_once(app, team):
     make_consultation(created_at=SUBMITTED_AT)
     check_at(WARNING_STARTS)
     assert check_at(DUE - timedelta(seconds=1))["overdue"] == 0
-    assert check_at(DUE) == {"at_risk": 0, "overdue": 1, "emails": 1}
-    assert check_at(DUE + timedelta(hours=5)) == {"at_risk": 0, "overdue": 0, "emails": 0}
+    assert check_at(DUE) == counts(overdue=1, emails=1)
+    assert check_at(DUE + timedelta(hours=5)) == counts()  # no medical lead is named: nobody to escalate to
     assert queued("sla_overdue") == [("sla_overdue", STAFF_ALERTS)]
 
 
@@ -107,7 +111,7 @@ def test_answered_and_waiting_for_the_patient_requests_raise_no_alert(app, team)
     stop_clock(asked, SUBMITTED_AT + timedelta(hours=3), ona)
     make_consultation(created_at=SUBMITTED_AT, status="withdrawn")
     db.session.commit()
-    assert check_at(DUE + timedelta(days=1)) == {"at_risk": 0, "overdue": 0, "emails": 0}
+    assert check_at(DUE + timedelta(days=1)) == counts()
 
 
 def test_a_new_round_after_a_patient_reply_gets_its_own_alerts(app, team):
@@ -118,10 +122,10 @@ def test_a_new_round_after_a_patient_reply_gets_its_own_alerts(app, team):
     replied_at = SUBMITTED_AT + timedelta(days=2)
     next_round(consultation, replied_at, policies().response)
     db.session.commit()
-    assert check_at(replied_at + timedelta(hours=20)) == {"at_risk": 1, "overdue": 0, "emails": 2}
+    assert check_at(replied_at + timedelta(hours=20)) == counts(at_risk=1, emails=1)
     keys = db.session.execute(select(OutboundEmail.dedupe_key).order_by(OutboundEmail.id)).scalars().all()
-    assert keys[-2:] == [
-        f"at-risk:{consultation.id}:2:{STAFF_ALERTS}",
+    assert keys == [
+        f"at-risk:{consultation.id}:1:ona@clinic.example",
         f"at-risk:{consultation.id}:2:ona@clinic.example",
     ]
 
@@ -132,8 +136,12 @@ def test_flask_sla_check_reports_what_it_queued(app, runner, team):
         result = runner.invoke(args=["sla", "check"])
         again = runner.invoke(args=["sla", "check"])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "at risk: 1 request(s), overdue: 0 request(s), emails queued: 3"
-    assert again.output.strip() == "at risk: 0 request(s), overdue: 0 request(s), emails queued: 0"
+    assert result.output.strip() == (
+        "at risk: 1 request(s), overdue: 0 request(s), medical lead: 0 request(s), emails queued: 2"
+    )
+    assert again.output.strip() == (
+        "at risk: 0 request(s), overdue: 0 request(s), medical lead: 0 request(s), emails queued: 0"
+    )
 
 
 @pytest.mark.parametrize("database", DATABASES)
@@ -147,13 +155,14 @@ def test_two_checks_at_once_queue_each_alert_once(tmp_path, database):
             make_consultation(created_at=SUBMITTED_AT - timedelta(hours=5))  # already overdue
         with time_machine.travel(WARNING_STARTS + timedelta(hours=1), tick=False):
             results = run_together(app, lambda: check(policies()), workers=2)
-        # 8 at risk x (staff + 6 dermatologists) + 4 overdue x staff = 60 alerts, each once.
-        assert sum(r["emails"] for r in results) == 60
-        assert len(queued("sla_at_risk")) == 8 * 7 and len(queued("sla_overdue")) == 4
+        # 8 at risk x 6 dermatologists + 4 overdue x staff = 52 alerts, each once.
+        assert sum(r["emails"] for r in results) == 52
+        assert sum(r["at_risk"] for r in results) == 8 and sum(r["overdue"] for r in results) == 4
+        assert len(queued("sla_at_risk")) == 8 * 6 and len(queued("sla_overdue")) == 4
         total, distinct = db.session.execute(
             select(func.count(OutboundEmail.id), func.count(func.distinct(OutboundEmail.dedupe_key)))
         ).one()
-        assert total == distinct == 60
+        assert total == distinct == 52
 
 
 # --- Moving the clock with libfaketime, as docs/operations-sla.md shows -----------------------------
@@ -201,12 +210,12 @@ def test_faketime_moves_the_clock_for_flask_sla_check(tmp_path):
 
         tomorrow_morning = flask_cli(database, "sla", "check", later=timedelta(hours=21))
         assert tomorrow_morning.returncode == 0, tomorrow_morning.stderr
-        assert "at risk: 1 request(s), overdue: 0 request(s), emails queued: 2" in tomorrow_morning.stdout
+        assert "at risk: 1 request(s), overdue: 0 request(s), medical lead: 0 request(s), emails queued: 1" in (
+            tomorrow_morning.stdout
+        )
 
         a_day_later = flask_cli(database, "sla", "check", later=timedelta(hours=25))
-        assert "at risk: 0 request(s), overdue: 1 request(s), emails queued: 1" in a_day_later.stdout
-        assert queued() == [
-            ("sla_at_risk", STAFF_ALERTS),
-            ("sla_at_risk", "ona@clinic.example"),
-            ("sla_overdue", STAFF_ALERTS),
-        ]
+        assert "at risk: 0 request(s), overdue: 1 request(s), medical lead: 0 request(s), emails queued: 1" in (
+            a_day_later.stdout
+        )
+        assert queued() == [("sla_at_risk", "ona@clinic.example"), ("sla_overdue", STAFF_ALERTS)]

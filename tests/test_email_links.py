@@ -13,14 +13,16 @@ from urllib.parse import urlsplit
 import time_machine
 from sqlalchemy import select
 
-from app.consultations import notify
+from app import accounts
+from app.consultations import assignment, forecast, notify, rota, summary
 from app.consultations import staff_actions as actions
 from app.consultations.alerts import check
+from app.consultations.audit import Actor
 from app.extensions import db
 from app.models import OutboundEmail
 from app.outbox import render
 from app.runtime import policies
-from tests.factories import login_as, make_consultation, make_user
+from tests.factories import login_as, make_consultation, make_user, use_settings
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "emails"
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -58,7 +60,7 @@ class Inbox:
         assert response.status_code == 200, f"{template}: {link} answered {response.status_code}"
 
 
-def test_every_link_in_every_email_opens_a_real_page(app, client):
+def test_every_link_in_every_email_opens_a_real_page(app, client, monkeypatch):
     inbox = Inbox(app)
     derm = make_user("dermatologist", email="ona@clinic.example")
     with time_machine.travel(T0, tick=False):
@@ -76,9 +78,26 @@ def test_every_link_in_every_email_opens_a_real_page(app, client):
         assert client.post("/consultation/link", data={"email": consultation.patient_email}).status_code in (200, 303)
         inbox.open_new_links()
         make_consultation(created_at=T0)  # left unclaimed: at risk tomorrow morning, then overdue
-    for hours in (21, 25):
+    lead = make_user("staff", email="lead@clinic.example")
+    accounts.set_medical_lead(lead, True)
+    db.session.commit()
+    for hours in (21, 25, 29):  # at risk, overdue, and still overdue: the medical lead
         with time_machine.travel(T0 + timedelta(hours=hours), tick=False):
             check(policies())
             inbox.open_new_links()
+    settings = use_settings(app, monkeypatch, AUTO_ASSIGN=True, WEEKLY_SUMMARY=True)
+    friday_evening = datetime(2026, 11, 27, 16, 0, tzinfo=UTC)  # 18:00 in Vilnius
+    with time_machine.travel(friday_evening, tick=False):
+        consultation, _ = make_consultation(created_at=friday_evening)
+        assignment.offer_new(consultation, friday_evening, settings)  # nobody holds it: given to Ona
+        inbox.open_new_links()
+        # Ona works weekdays; it is due on Saturday evening with nobody on duty before then.
+        rota.set_weekly(derm, rota.parse_weekly("Mon-Fri 08:00-16:00"), Actor.system())
+        forecast.alert_gaps(settings, friday_evening)
+        inbox.open_new_links()
+    monday_morning = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)  # 08:00 in Vilnius
+    with time_machine.travel(monday_morning, tick=False):
+        summary.send_weekly(settings, monday_morning)
+        inbox.open_new_links()
     kinds = {path.stem for path in TEMPLATES.glob("*.txt")} - {"base"}
     assert inbox.templates == kinds, "a kind of email was never produced"

@@ -209,6 +209,26 @@ def test_every_email_reads_differently_in_lithuanian(app, template):
         "due_local": "2026-11-25 14:00",
         "is_question": False,
         "round": 1,
+        # The escalation to the medical lead, a rota gap and the weekly summary.
+        "hours": 4,
+        "gap_from": "2026-12-05 14:00",
+        "gap_to": "2026-12-07 08:00",
+        "open_until": False,
+        "open_requests": 1,
+        "expected_requests": 2.0,
+        "first_breach": "2026-12-06 15:30",
+        "week": "2026-W48",
+        "first_day": "2026-11-23",
+        "last_day": "2026-11-29",
+        "met": 12,
+        "missed": 2,
+        "share": 85.7,
+        "first_responses": 11,
+        "median_hours": 6.5,
+        "p90_hours": 21.0,
+        "dermatologists": [["Dr Rūta Jonaitė", 7, 1, 6, 5.5], ["", 0, 1, 0, None]],
+        "late_reasons": [["workload", 1], ["none", 1]],
+        "ratings": {"count": 3, "average": 4.7, "by_dermatologist": []},
     }
     rendered = {}
     for language in ("en", "lt"):

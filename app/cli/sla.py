@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
-from app.consultations.alerts import check
+from app.consultations.alerts import LEAD, check
 from app.consultations.clock import AT_RISK, OVERDUE
 from app.runtime import policies
 
@@ -18,9 +18,9 @@ def commands() -> None:
 @commands.command("check")
 @with_appcontext
 def check_command() -> None:
-    """Queue alerts for requests at risk or overdue; each alert is queued once, however often this runs."""
+    """Take the escalation ladder's due steps (at risk, overdue, medical lead): each once per round, however often."""
     counts = check(policies())
     click.echo(
         f"at risk: {counts[AT_RISK]} request(s), overdue: {counts[OVERDUE]} request(s), "
-        f"emails queued: {counts['emails']}"
+        f"medical lead: {counts[LEAD]} request(s), emails queued: {counts['emails']}"
     )

@@ -67,7 +67,8 @@ def list_users() -> None:
         state = "active" if user.active else "deactivated"
         last = user.last_login_at.strftime("%Y-%m-%d %H:%M UTC") if user.last_login_at else "never signed in"
         licence = f"  licence {user.licence_number}" if user.licence_number else ""
-        click.echo(f"{user.id:>4}  {user.role:<13} {state:<11} {user.email}  {user.name}{licence}  ({last})")
+        lead = ", medical lead" if user.is_medical_lead else ""
+        click.echo(f"{user.id:>4}  {user.role:<13} {state:<11} {user.email}  {user.name}{licence}  ({last}{lead})")
 
 
 def _find(email: str) -> User:
@@ -112,6 +113,21 @@ def set_licence(email: str, licence: str) -> None:
         raise _refused(error) from error
     db.session.commit()
     click.echo(f"Licence number {'set' if licence.strip() else 'removed'} for {email}.")
+
+
+@commands.command("medical-lead")
+@click.option("--email", required=True)
+@click.option("--off", "remove", is_flag=True, help="Remove the flag instead of setting it.")
+@with_appcontext
+def medical_lead(email: str, remove: bool) -> None:
+    """Make an account the medical lead (the last step of the escalation ladder), or stop it being one."""
+    user = _find(email)
+    try:
+        accounts.set_medical_lead(user, not remove)
+    except accounts.AccountError as error:
+        raise _refused(error) from error
+    db.session.commit()
+    click.echo(f"{email} is {'no longer' if remove else 'now'} a medical lead.")
 
 
 @commands.command("set-password")

@@ -24,18 +24,26 @@ log = logging.getLogger("app.worker")
 
 
 def run_once() -> dict[str, int]:
-    """One round: queue due alerts (and, with paid consultations, the money: unpaid requests, refunds)
-    first, so that their emails go out in the same round, then deliver."""
+    """One round: offer waiting requests to whoever is on duty (AUTO_ASSIGN), so that alerts reach the
+    new holder; queue due alerts, the coverage forecast's gap alerts, the weekly summary and, with paid
+    consultations, the money (unpaid requests, refunds), so that their emails go out in the same round;
+    then deliver."""
     from app.consultations import payments
     from app.consultations.alerts import check
+    from app.consultations.assignment import offer_waiting
+    from app.consultations.forecast import alert_gaps
+    from app.consultations.summary import send_weekly
     from app.outbox import deliver
     from app.runtime import payment_provider, policies, storage
     from app.timeutil import utcnow
 
     counts: dict[str, int] = {}
     steps: tuple[tuple[str, Callable[[], dict[str, int]]], ...] = (
+        ("assignment", lambda: offer_waiting(policies(), utcnow())),
         ("sla check", lambda: check(policies())),
         ("payments", lambda: payments.run(policies(), payment_provider(), storage(), utcnow())),
+        ("coverage forecast", lambda: alert_gaps(policies(), utcnow())),
+        ("weekly summary", lambda: send_weekly(policies(), utcnow())),
         ("mail delivery", deliver),
     )
     for name, step in steps:
@@ -83,6 +91,12 @@ def _log_counts(counts: dict[str, int]) -> None:
                     "refunds_refused",
                 )
             ),
+        )
+    rota_keys = ("assigned", "medical_lead", "gaps_alerted", "weekly")
+    if any(counts.get(key, 0) for key in rota_keys):
+        log.info(
+            "worker: assigned %d, escalated to the medical lead %d, coverage gaps alerted %d, weekly summaries %d",
+            *(counts.get(key, 0) for key in rota_keys),
         )
 
 

@@ -24,6 +24,11 @@ def _public_holidays(country: str, year: int) -> frozenset[date]:
     return frozenset(holidays.country_holidays(country, years=year).keys())
 
 
+def is_public_holiday(country: str, day: date) -> bool:
+    """Whether `day` is a public holiday in `country` (the holidays package's code, such as LT)."""
+    return day in _public_holidays(country, day.year)
+
+
 @dataclass(frozen=True)
 class ClinicCalendar:
     """Opening hours (whole local hours) on Monday to Friday, except the country's public holidays."""

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, overload
 
 from app.consultations.calendar import ClinicCalendar
+from app.consultations.lateness import LateExplanation
 from app.models import ConsultationRequest, ResponseClock, User
 from app.timeutil import as_utc
 
@@ -59,12 +60,16 @@ def start_clock(consultation: ConsultationRequest, now: datetime, policy: Respon
     return clock
 
 
-def stop_clock(consultation: ConsultationRequest, now: datetime, by: User) -> None:
-    """A dermatologist's message to the patient (answer or question) meets the current round."""
+def stop_clock(consultation: ConsultationRequest, now: datetime, by: User, late: LateExplanation | None = None) -> None:
+    """A dermatologist's message to the patient (answer or question) meets the current round;
+    `late` says why, when it came after the due moment."""
     for clock in consultation.clocks:
         if clock.round == consultation.response_round and clock.stopped_at is None:
             clock.stopped_at = now
             clock.stopped_by_id = by.id
+            if late is not None:
+                clock.late_reason = str(late.reason)
+                clock.late_note = late.note
     if consultation.first_response_at is None:
         consultation.first_response_at = now
     consultation.clock_started_at = None

@@ -1,18 +1,27 @@
 """Which email goes to whom for which event. Emails say that something happened and link to it;
-they never carry health data."""
+they never carry health data.
+
+Dermatologists off duty (see app.consultations.rota) get no alerts; the medical lead gets the last
+step of the escalation ladder whatever the rota says.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import select
 
+from app.consultations import rota
 from app.consultations.policies import StaffAlerts
 from app.extensions import db
 from app.links import LinkSpec, link
 from app.models import ANSWER, PATIENT_REPLY, QUESTION, ConsultationRequest, Message, User
 from app.outbox import EmailTemplate, enqueue
 from app.timeutil import as_utc
+
+Recipients = list[tuple[str, str]]  # (email, language)
 
 
 def patient_link(token: str) -> LinkSpec:
@@ -24,25 +33,51 @@ def staff_link(consultation: ConsultationRequest) -> LinkSpec:
 
 
 def active_dermatologists() -> list[User]:
+    return rota.active_dermatologists()
+
+
+def on_duty_dermatologists(now: datetime, policy: rota.RotaPolicy | None = None) -> list[User]:
+    """The active dermatologists on duty at `now` by the rota; every active one while no rota is set.
+
+    For alerts that must reach someone who can act now (at risk, urgent requests). Pass the
+    configured policy (`alerts.rota`, `policies.rota`); without one the clinic's defaults apply.
+    """
+    return rota.on_duty_dermatologists(policy or rota.RotaPolicy.default(), now)
+
+
+def medical_leads() -> list[User]:
+    """Active accounts flagged as medical lead (any role), on duty or not."""
     return list(
         db.session.execute(
-            select(User).where(User.role == "dermatologist", User.active.is_(True)).order_by(User.id)
+            select(User).where(User.is_medical_lead.is_(True), User.active.is_(True)).order_by(User.id)
         ).scalars()
     )
 
 
-def staff_recipients(alerts: StaffAlerts, include_dermatologists: bool) -> list[tuple[str, str]]:
+def people(users: Sequence[User]) -> Recipients:
+    return sorted({user.email.lower(): user.language or "en" for user in users}.items())
+
+
+def staff_recipients(
+    alerts: StaffAlerts, include_dermatologists: bool, *, on_duty_at: datetime | None = None
+) -> Recipients:
     """(email, language) pairs for staff alerts: STAFF_ALERT_EMAILS (in STAFF_ALERT_LANGUAGE), plus
-    dermatologists if asked, each in the language they last used the app in."""
+    dermatologists if asked, each in the language they last used the app in: those on duty at
+    `on_duty_at` by the rota, or every active one when no moment is given."""
     recipients = {email.lower(): alerts.language for email in alerts.emails}
     if include_dermatologists:
-        for user in active_dermatologists():
+        team = active_dermatologists() if on_duty_at is None else on_duty_dermatologists(on_duty_at, alerts.rota)
+        for user in team:
             recipients.setdefault(user.email.lower(), user.language or "en")
     return sorted(recipients.items())
 
 
-def request_submitted(consultation: ConsultationRequest, token: str, alerts: StaffAlerts) -> None:
-    """Confirmation (with the private link) to the patient; a new-request alert to the team."""
+def request_submitted(
+    consultation: ConsultationRequest, token: str, alerts: StaffAlerts, *, include_dermatologists: bool = True
+) -> None:
+    """Confirmation (with the private link) to the patient; a new-request alert to the staff alert
+    addresses and the dermatologists on duty (none when the request is assigned automatically:
+    whoever gets it is told then)."""
     enqueue(
         consultation.patient_email,
         EmailTemplate.REQUEST_RECEIVED,
@@ -53,7 +88,8 @@ def request_submitted(consultation: ConsultationRequest, token: str, alerts: Sta
         dedupe_key=f"received:{consultation.id}",
         consultation=consultation,
     )
-    for email, language in staff_recipients(alerts, include_dermatologists=True):
+    team = staff_recipients(alerts, include_dermatologists, on_duty_at=consultation.created_at)
+    for email, language in team:
         enqueue(
             email,
             EmailTemplate.STAFF_NEW_REQUEST,
@@ -98,7 +134,7 @@ def dermatologist_replied(consultation: ConsultationRequest, message: Message | 
 
 def patient_replied(consultation: ConsultationRequest, alerts: StaffAlerts, message: Message | None = None) -> None:
     """Tell the dermatologist holding the request that the patient replied; if nobody holds it,
-    the team (staff alert addresses and dermatologists), as for a new request."""
+    the team (staff alert addresses and the dermatologists on duty), as for a new request."""
     message = message or _latest_message(consultation, (PATIENT_REPLY,))
     if message is None:
         return
@@ -106,7 +142,7 @@ def patient_replied(consultation: ConsultationRequest, alerts: StaffAlerts, mess
     if holder is not None and holder.active:
         recipients = [(holder.email, holder.language or "en")]
     else:
-        recipients = staff_recipients(alerts, include_dermatologists=True)
+        recipients = staff_recipients(alerts, include_dermatologists=True, on_duty_at=message.created_at)
     for email, language in recipients:
         enqueue(
             email,
@@ -144,8 +180,9 @@ def _queue_alerts(
     kind: str,
     template: EmailTemplate,
     consultation: ConsultationRequest,
-    recipients: list[tuple[str, str]],
+    recipients: Recipients,
     alerts: StaffAlerts,
+    extra: dict | None = None,
 ) -> int:
     queued = 0
     for email, language in recipients:
@@ -153,7 +190,7 @@ def _queue_alerts(
             email,
             template,
             language=language,
-            context=_sla_context(consultation, alerts),
+            context={**_sla_context(consultation, alerts), **(extra or {})},
             dedupe_key=_alert_key(kind, consultation, email),
             consultation=consultation,
         )
@@ -161,22 +198,87 @@ def _queue_alerts(
     return queued
 
 
-def sla_at_risk(consultation: ConsultationRequest, alerts: StaffAlerts) -> int:
-    """The reply is due soon: staff alert addresses and the dermatologist holding the request;
-    when nobody holds it, every active dermatologist too. Returns how many emails were queued."""
+def at_risk_recipients(consultation: ConsultationRequest, on_duty: Sequence[User]) -> Recipients:
+    """The first step of the ladder: the holder, while on duty; otherwise every dermatologist on duty
+    (nobody, when nobody is: the step waits for someone to come on duty)."""
     holder = consultation.claimed_by
-    if holder is not None and holder.active:
-        recipients = dict(staff_recipients(alerts, include_dermatologists=False))
-        recipients.setdefault(holder.email.lower(), holder.language or "en")
-    else:
-        recipients = dict(staff_recipients(alerts, include_dermatologists=True))
-    return _queue_alerts("at-risk", EmailTemplate.SLA_AT_RISK, consultation, sorted(recipients.items()), alerts)
+    if holder is not None and holder.active and any(user.id == holder.id for user in on_duty):
+        return people([holder])
+    return people(on_duty)
 
 
-def sla_overdue(consultation: ConsultationRequest, alerts: StaffAlerts) -> int:
+def sla_at_risk(consultation: ConsultationRequest, alerts: StaffAlerts, recipients: Recipients) -> int:
+    """The reply is due soon. Returns how many emails were queued."""
+    return _queue_alerts("at-risk", EmailTemplate.SLA_AT_RISK, consultation, recipients, alerts)
+
+
+def sla_overdue(consultation: ConsultationRequest, alerts: StaffAlerts, recipients: Recipients | None = None) -> int:
     """The reply is overdue: escalation to the staff alert addresses. Returns how many emails were queued."""
-    recipients = staff_recipients(alerts, include_dermatologists=False)
+    if recipients is None:
+        recipients = staff_recipients(alerts, include_dermatologists=False)
     return _queue_alerts("overdue", EmailTemplate.SLA_OVERDUE, consultation, recipients, alerts)
+
+
+def sla_escalated(consultation: ConsultationRequest, alerts: StaffAlerts, recipients: Recipients, hours: int) -> int:
+    """Still overdue `hours` after the due moment: the medical lead. Returns how many emails were queued."""
+    return _queue_alerts("lead", EmailTemplate.SLA_ESCALATED, consultation, recipients, alerts, {"hours": hours})
+
+
+def request_assigned(consultation: ConsultationRequest, user: User, assignment_id: int, alerts: StaffAlerts) -> None:
+    """Tell a dermatologist a request was given to them (automatic assignment)."""
+    enqueue(
+        user.email,
+        EmailTemplate.REQUEST_ASSIGNED,
+        language=user.language or "en",
+        context=_sla_context(consultation, alerts),
+        dedupe_key=f"assigned:{consultation.id}:{assignment_id}",
+        consultation=consultation,
+    )
+
+
+def _staff_key(prefix: str, email: str) -> str:
+    key = f"{prefix}:{email.lower()}"
+    if len(key) <= 160:
+        return key
+    return f"{prefix}:sha256:{hashlib.sha256(email.lower().encode('utf-8')).hexdigest()[:40]}"
+
+
+def coverage_gap(gap_key: str, context: dict, alerts: StaffAlerts) -> int:
+    """A breach nobody on the rota can prevent is forecast: one email per gap to each staff address."""
+    queued = 0
+    for email, language in staff_recipients(alerts, include_dermatologists=False):
+        row = enqueue(
+            email,
+            EmailTemplate.COVERAGE_GAP,
+            language=language,
+            context={**context, "link": link("staff.dashboard")},  # the email adds #coverage
+            dedupe_key=_staff_key(f"coverage-gap:{gap_key}", email),
+        )
+        queued += row is not None
+    return queued
+
+
+def weekly_recipients(alerts: StaffAlerts) -> Recipients:
+    """The staff alert addresses and the medical leads."""
+    recipients = dict(staff_recipients(alerts, include_dermatologists=False))
+    for email, language in people(medical_leads()):
+        recipients.setdefault(email, language)
+    return sorted(recipients.items())
+
+
+def weekly_summary(week_key: str, context: dict, alerts: StaffAlerts) -> int:
+    """Last week's figures: one email per ISO week to each staff address and medical lead."""
+    queued = 0
+    for email, language in weekly_recipients(alerts):
+        row = enqueue(
+            email,
+            EmailTemplate.WEEKLY_SUMMARY,
+            language=language,
+            context={**context, "link": link("staff.dashboard")},
+            dedupe_key=_staff_key(f"weekly:{week_key}", email),
+        )
+        queued += row is not None
+    return queued
 
 
 def links_resent(email: str, language: str, requests_with_tokens: list[tuple[ConsultationRequest, str]]) -> None:

@@ -5,13 +5,14 @@ create_app (from the already validated configuration) and handed to the rules ex
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from app.consultations.clock import ResponsePolicy
 from app.consultations.letter import Clinic
+from app.consultations.rota import RotaPolicy
 from app.consultations.tiers import PaymentPolicy
 from app.photos import PhotoLimits
 from app.timeutil import as_utc
@@ -29,11 +30,29 @@ class FollowUpPolicy:
 
 @dataclass(frozen=True)
 class StaffAlerts:
-    """Who gets staff alerts besides dermatologists, in which language, and the clock shown in them."""
+    """Who gets staff alerts besides dermatologists, in which language, and the clock shown in them;
+    the rota says which dermatologists are on duty to get theirs."""
 
     emails: tuple[str, ...]
     language: str
     zone: ZoneInfo
+    rota: RotaPolicy = field(default_factory=RotaPolicy.default)
+
+
+@dataclass(frozen=True)
+class EscalationPolicy:
+    """The ladder: at risk -> the holder (or the dermatologists on duty), overdue -> staff, still
+    overdue `lead_after_hours` after the due moment -> the medical lead."""
+
+    lead_after_hours: int
+
+
+@dataclass(frozen=True)
+class AssignmentPolicy:
+    """AUTO_ASSIGN: new and released requests go to the on-duty dermatologist with the fewest open ones."""
+
+    enabled: bool
+    rota: RotaPolicy
 
 
 @dataclass(frozen=True)
@@ -47,9 +66,14 @@ class Policies:
     upload_dir: str  # where photos kept for a form being corrected wait (always a local folder)
     clinic: Clinic  # who signs the patient's letters (CLINIC_NAME, CLINIC_ADDRESS)
     payments: PaymentPolicy  # paid consultations (off unless PAYMENTS_ENABLED)
+    rota: RotaPolicy
+    escalation: EscalationPolicy
+    assignment: AssignmentPolicy
+    weekly_summary: bool  # WEEKLY_SUMMARY: email staff last week's figures every Monday
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Policies:
+        rota = RotaPolicy.from_config(config)
         return cls(
             response=ResponsePolicy.from_config(config),
             follow_up=FollowUpPolicy(days=int(config["PATIENT_FOLLOW_UP_DAYS"])),
@@ -59,9 +83,14 @@ class Policies:
                 emails=tuple(config["STAFF_ALERT_EMAILS"]),
                 language=str(config["STAFF_ALERT_LANGUAGE"]),
                 zone=ZoneInfo(str(config["DISPLAY_TIMEZONE"])),
+                rota=rota,
             ),
             zone=ZoneInfo(str(config["DISPLAY_TIMEZONE"])),
             upload_dir=str(config["UPLOAD_DIR"]),
             clinic=Clinic(name=str(config["CLINIC_NAME"]).strip(), address=str(config["CLINIC_ADDRESS"]).strip()),
             payments=PaymentPolicy.from_config(config),
+            rota=rota,
+            escalation=EscalationPolicy(lead_after_hours=int(config["ESCALATE_AFTER_HOURS"])),
+            assignment=AssignmentPolicy(enabled=bool(config["AUTO_ASSIGN"]), rota=rota),
+            weekly_summary=bool(config["WEEKLY_SUMMARY"]),
         )

@@ -15,8 +15,10 @@ from datetime import datetime
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case
 
-from app.consultations import audit, clock, notify, saved_replies
+from app.consultations import assignment, audit, clock, notify, saved_replies
 from app.consultations.audit import Actor
+from app.consultations.lateness import LateExplanation, is_late
+from app.consultations.policies import Policies
 from app.consultations.states import WORKABLE, Status, same_holder, sources, update_if
 from app.extensions import db
 from app.models import (
@@ -46,6 +48,10 @@ MISSING_LICENCE = _l(
 
 class ActionRefused(Exception):
     """The action cannot be done now; the message says why, in words fit for the user."""
+
+
+class LateReasonNeeded(ActionRefused):
+    """The reply comes after the due moment and no reason was given: nothing was sent."""
 
 
 @dataclass(frozen=True)
@@ -95,21 +101,32 @@ def claim(consultation: ConsultationRequest, user: User, now: datetime, *, addre
     _done(AuditAction.CLAIMED, Actor.staff(user, address), consultation)
 
 
-def release(consultation: ConsultationRequest, user: User, now: datetime, *, address: str | None = None) -> None:
+def release(
+    consultation: ConsultationRequest,
+    user: User,
+    now: datetime,
+    *,
+    policies: Policies | None = None,
+    address: str | None = None,
+) -> User | None:
     """Give the request back to the queue. The holder may release; staff and admins may too.
 
     A request being reviewed goes back to "submitted" (waiting for a dermatologist); one
-    waiting for the patient stays so, and the patient's reply will alert the team.
+    waiting for the patient stays so, and the patient's reply will alert the team. With
+    AUTO_ASSIGN (given `policies`) it then goes to another dermatologist on duty, if there is one,
+    who is returned.
     """
     if consultation.claimed_by_id != user.id:
         _require_role(user, COORDINATOR_ROLES)
     holder = consultation.claimed_by_id
+    declined = sorted({*(consultation.declined_by_ids or []), holder} - {None})
     released = update_if(
         consultation,
         [ConsultationRequest.claimed_by_id == holder, ConsultationRequest.claimed_by_id.is_not(None)],
         {
             "claimed_by_id": None,
             "claimed_at": None,
+            "declined_by_ids": declined,  # automatic assignment passes them over for this request
             "status": case(
                 (ConsultationRequest.status == Status.IN_REVIEW, Status.SUBMITTED.value),
                 else_=ConsultationRequest.status,
@@ -119,6 +136,7 @@ def release(consultation: ConsultationRequest, user: User, now: datetime, *, add
     if not released:
         raise _refuse(_l("Nobody holds this request now, or someone else changed it a moment ago."))
     _done(AuditAction.RELEASED, Actor.staff(user, address), consultation, f"was user {holder}")
+    return assignment.offer_new(consultation, now, policies) if policies is not None else None
 
 
 def reassign(
@@ -141,9 +159,19 @@ def reassign(
     _done(AuditAction.REASSIGNED, Actor.staff(by, address), consultation, f"user {holder} -> user {to.id}")
 
 
-def _take_turn(consultation: ConsultationRequest, author: User, new_status: Status, now: datetime) -> None:
-    """Move the request to `new_status` only while `author` holds it and it is still workable."""
+def _take_turn(
+    consultation: ConsultationRequest,
+    author: User,
+    new_status: Status,
+    now: datetime,
+    late: LateExplanation | None = None,
+) -> None:
+    """Move the request to `new_status` only while `author` holds it and it is still workable.
+
+    A reply at or after the due moment needs a reason (`late`); without one nothing changes."""
     _require_role(author, CLINICAL_ROLES)
+    if late is None and is_late(consultation.due_at, now) and consultation.claimed_by_id == author.id:
+        raise _refuse_late()
     extra = {"answered_at": now} if new_status == Status.ANSWERED else {}
     moved = update_if(
         consultation,
@@ -156,24 +184,32 @@ def _take_turn(consultation: ConsultationRequest, author: User, new_status: Stat
         raise _refuse(_l("This request was already answered or closed, so nothing was sent."))
 
 
+def _refuse_late() -> LateReasonNeeded:
+    return LateReasonNeeded(
+        _l("The reply is late, so nothing was sent yet: say why below, then send again. Your text is kept.")
+    )
+
+
 def answer(
     consultation: ConsultationRequest,
     author: User,
     content: Answer,
     now: datetime,
     *,
+    late: LateExplanation | None = None,
     address: str | None = None,
     saved_reply: SavedReply | None = None,
 ) -> Message:
     """The dermatologist's structured answer: stops the clock and tells the patient a reply is ready.
 
-    Every answer can become a signed letter, so it needs the author's licence number first.
-    `saved_reply` is the saved reply the answer started from, counted once the answer is sent.
+    Every answer can become a signed letter, so it needs the author's licence number first; after the
+    due moment it needs a reason (`late`). `saved_reply` is the saved reply the answer started from,
+    counted once the answer is sent.
     """
     _require_role(author, CLINICAL_ROLES)
     if not (author.licence_number or "").strip():
         raise ActionRefused(MISSING_LICENCE)
-    _take_turn(consultation, author, Status.ANSWERED, now)
+    _take_turn(consultation, author, Status.ANSWERED, now, late)
     message = Message(
         kind=ANSWER,
         author_id=author.id,
@@ -186,16 +222,22 @@ def answer(
     )
     if saved_reply is not None and saved_replies.may_use(author, saved_reply):
         saved_replies.count_use(saved_reply, Actor.staff(author, address), consultation)
-    return _send_to_patient(consultation, author, message, AuditAction.ANSWERED, now, address)
+    return _send_to_patient(consultation, author, message, AuditAction.ANSWERED, now, address, late)
 
 
 def ask(
-    consultation: ConsultationRequest, author: User, question: str, now: datetime, *, address: str | None = None
+    consultation: ConsultationRequest,
+    author: User,
+    question: str,
+    now: datetime,
+    *,
+    late: LateExplanation | None = None,
+    address: str | None = None,
 ) -> Message:
-    """A question to the patient: the clock stops until they reply."""
-    _take_turn(consultation, author, Status.AWAITING_PATIENT, now)
+    """A question to the patient: the clock stops until they reply. After the due moment it needs a reason."""
+    _take_turn(consultation, author, Status.AWAITING_PATIENT, now, late)
     message = Message(kind=QUESTION, author_id=author.id, body=question.strip(), created_at=now)
-    return _send_to_patient(consultation, author, message, AuditAction.ASKED, now, address)
+    return _send_to_patient(consultation, author, message, AuditAction.ASKED, now, address, late)
 
 
 def _send_to_patient(
@@ -205,9 +247,11 @@ def _send_to_patient(
     action: AuditAction,
     now: datetime,
     address: str | None,
+    late: LateExplanation | None,
 ) -> Message:
     consultation.messages.append(message)
-    clock.stop_clock(consultation, now, author)
+    late_now = late if is_late(consultation.due_at, now) else None  # a reason sent in time is not kept
+    clock.stop_clock(consultation, now, author, late_now)
     db.session.flush()  # the message id makes the email's dedupe key
     notify.dermatologist_replied(consultation, message)
     _done(action, Actor.staff(author, address), consultation, f"message {message.id}")

@@ -23,7 +23,7 @@ from datetime import date, datetime
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from app.consultations import audit, notify, uploads
+from app.consultations import assignment, audit, notify, uploads
 from app.consultations.audit import Actor
 from app.consultations.clock import start_clock
 from app.consultations.policies import Policies
@@ -106,6 +106,25 @@ def submit_request(
     existing = find_by_submission_key(submission_key)
     if existing is not None:
         return Submission(existing, None, duplicate=True)
+    submission = _store(details, photos, submission_key, language, consent_version, now, storage, policies, held_for)
+    # With AUTO_ASSIGN; after the commit, so it can never undo the request. A request waiting for its
+    # payment is offered by the worker once it is paid.
+    if not submission.duplicate and held_for is None:
+        assignment.offer_new(submission.consultation, now, policies)
+    return submission
+
+
+def _store(
+    details: PatientDetails,
+    photos: Sequence[CleanPhoto],
+    submission_key: str,
+    language: str,
+    consent_version: str,
+    now: datetime,
+    storage: PhotoStorage,
+    policies: Policies,
+    held_for: Tier | None,
+) -> Submission:
     written: list[str] = []
     try:
         stored = uploads.write_photos(photos, storage, written)
@@ -173,7 +192,10 @@ def _insert(
     db.session.add(consultation)
     db.session.flush()  # a duplicate submission key fails here, before any email is queued
     if held_for is None:
-        notify.request_submitted(consultation, token, policies.alerts)
+        # With AUTO_ASSIGN the dermatologist who gets the request is told, not every one on duty.
+        notify.request_submitted(
+            consultation, token, policies.alerts, include_dermatologists=not policies.assignment.enabled
+        )
     return consultation, token
 
 

@@ -35,6 +35,7 @@ from app.models.payment import (
     RefundStatus,
     SessionStatus,
 )
+from app.models.rota import EscalationStep, ExceptionKind, RotaException, WeeklyShift
 from app.models.saved_reply import SavedReply
 from app.models.user import ROLES, Role, User
 
@@ -61,6 +62,8 @@ __all__ = [
     "AuditEvent",
     "CheckoutSession",
     "ConsultationRequest",
+    "EscalationStep",
+    "ExceptionKind",
     "Message",
     "OutboundEmail",
     "PatientLink",
@@ -73,9 +76,11 @@ __all__ = [
     "RefundStatus",
     "ResponseClock",
     "Role",
+    "RotaException",
     "SavedReply",
     "SessionStatus",
     "User",
+    "WeeklyShift",
     "find_by_token",
     "hash_token",
     "new_access_token",

@@ -21,6 +21,7 @@ class AuditAction(StrEnum):
     CLAIMED = "claimed"
     RELEASED = "released"
     REASSIGNED = "reassigned"
+    ASSIGNED = "assigned"  # given to an on-duty dermatologist automatically (AUTO_ASSIGN)
     ANSWERED = "answered"
     ASKED = "asked"
     NOTED = "noted"
@@ -45,6 +46,7 @@ class AuditAction(StrEnum):
     PAID = "paid"  # a payment put the request in the queue
     REFUNDED = "refunded"  # a refund was recorded (by the worker, or by hand by staff)
     ABANDONED = "abandoned"  # an unpaid request was deleted with its photos when its time was up
+    ROTA_CHANGED = "rota_changed"
 
 
 AUDIT_ACTIONS = tuple(AuditAction)

@@ -95,6 +95,9 @@ class ConsultationRequest(Model):
     response_target_hours: Mapped[int | None] = mapped_column(Integer)
     claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Ids of the dermatologists who gave this request back (or had it taken back): automatic
+    # assignment passes them over for it.
+    declined_by_ids: Mapped[list | None] = mapped_column(JSON)
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -212,7 +215,11 @@ class ResponseClock(Model):
     """One 24-hour promise: from submission (or a patient's reply) to the dermatologist's next message."""
 
     __tablename__ = "response_clocks"
-    __table_args__ = (Index("ix_clock_request_round", "request_id", "round", unique=True),)
+    __table_args__ = (
+        Index("ix_clock_request_round", "request_id", "round", unique=True),
+        # Arrival rates for the coverage forecast: rounds started in the last weeks.
+        Index("ix_clock_started", "started_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[int] = mapped_column(ForeignKey("consultation_requests.id", ondelete="CASCADE"))
@@ -221,6 +228,10 @@ class ResponseClock(Model):
     due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     stopped_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Why a reply came after the due moment (app.consultations.lateness.LateReason), and the
+    # dermatologist's own words for "other". Staff-only; never in an email.
+    late_reason: Mapped[str | None] = mapped_column(String(20))
+    late_note: Mapped[str | None] = mapped_column(String(500))
 
     request: Mapped[ConsultationRequest] = relationship(back_populates="clocks")
     stopped_by = relationship("User")

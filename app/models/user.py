@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from flask_login import UserMixin
 from sqlalchemy import JSON, Boolean, Integer, String
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import Model
@@ -48,6 +49,9 @@ class User(UserMixin, Model):
     # A dermatologist's professional licence number, printed on every letter they sign;
     # they cannot answer a patient until an admin has entered it.
     licence_number: Mapped[str | None] = mapped_column(String(40))
+    # The medical lead gets the last step of the escalation ladder (still overdue after
+    # ESCALATE_AFTER_HOURS), on duty or not; any role may carry it.
+    is_medical_lead: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive accounts

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, SelectField, TextAreaField
+from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
+
+from app.consultations.lateness import LATE_REASON_LABELS, NOTE_LENGTH, LateExplanation, ReasonRefused, explanation
 
 LONG_TEXT = 5000
 
@@ -16,7 +18,36 @@ def _whole_number(value: object) -> int | None:
     return int(value) if isinstance(value, str) and value.isdigit() and len(value) < 12 else None
 
 
-class AnswerForm(FlaskForm):
+def _late_reason(form: str) -> RadioField:
+    return RadioField(
+        _l("Why is this reply late?"),
+        choices=[(reason.value, label) for reason, label in LATE_REASON_LABELS.items()],
+        validators=[Optional()],
+        id=f"{form}-late-reason",  # both forms can be on the page at once
+    )
+
+
+def _late_note(form: str) -> StringField:
+    return StringField(_l("In a few words"), validators=[Optional(), Length(max=NOTE_LENGTH)], id=f"{form}-late-note")
+
+
+class LateReasonFields:
+    """Why a reply comes after its due moment (asked only then; the rule refuses a late reply without)."""
+
+    late_reason: RadioField
+    late_note: StringField
+
+    def late_explanation(self) -> tuple[bool, LateExplanation | None]:
+        """(valid, explanation) from the fields; an incomplete reason puts its error on the field."""
+        try:
+            return True, explanation(self.late_reason.data, self.late_note.data)
+        except ReasonRefused as refusal:
+            field = self.late_note if self.late_reason.data else self.late_reason
+            field.errors = [*field.errors, str(refusal)]
+            return False, None
+
+
+class AnswerForm(FlaskForm, LateReasonFields):
     assessment = TextAreaField(
         _l("Assessment and likely diagnosis"),
         validators=[DataRequired(_l("Write your assessment.")), Length(max=LONG_TEXT)],
@@ -29,13 +60,17 @@ class AnswerForm(FlaskForm):
     follow_up = TextAreaField(_l("Follow-up advice"), validators=[Optional(), Length(max=LONG_TEXT)])
     # The saved reply the text started from, if any: counted when the answer is sent.
     saved_reply_id = HiddenField(filters=[lambda v: _whole_number(v)])
+    late_reason = _late_reason("answer")
+    late_note = _late_note("answer")
 
 
-class QuestionForm(FlaskForm):
+class QuestionForm(FlaskForm, LateReasonFields):
     question = TextAreaField(
         _l("Question to the patient"),
         validators=[DataRequired(_l("Write your question.")), Length(max=2000)],
     )
+    late_reason = _late_reason("ask")
+    late_note = _late_note("ask")
 
 
 class NoteForm(FlaskForm):

@@ -9,18 +9,22 @@ from dataclasses import dataclass
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
 from app.auth.session import roles_required
 from app.conditions.library import articles
 from app.consultations import letter, saved_replies
+from app.consultations.lateness import is_late
+from app.consultations.rota import duty_board
 from app.consultations.staff_actions import (
     CLINICAL_ROLES,
     COORDINATOR_ROLES,
     QUEUE_ROLES,
     ActionRefused,
     Answer,
+    LateReasonNeeded,
     add_note,
     allowed_actions,
     answer,
@@ -36,7 +40,7 @@ from app.models import AuditAction, AuditEvent, ConsultationRequest, Message, Ph
 from app.queue import bp
 from app.queue.case import case_facts, earlier_requests
 from app.queue.display import condition_title, countdown, countdown_formats, describe_age, status_labels
-from app.queue.forms import ActionForm, AnswerForm, NoteForm, QuestionForm, ReassignForm
+from app.queue.forms import ActionForm, AnswerForm, LateReasonFields, NoteForm, QuestionForm, ReassignForm
 from app.queue.listing import FILTERS, neighbours, next_unclaimed, normalise_reference, queue_page, tab_counts
 from app.runtime import audit, client_address, policies
 from app.storage import StorageError, photo_storage
@@ -62,6 +66,7 @@ def index():
     now = utcnow()
     return render_template(
         "queue/index.html",
+        board=duty_board(policies().rota, now),
         result=result,
         filter_name=filter_name,
         search=search,
@@ -165,6 +170,7 @@ def _render_detail(consultation: ConsultationRequest, status: int = 200, kept: s
         "queue/detail.html",
         consultation=consultation,
         actions=actions,
+        late_now=is_late(consultation.due_at, now),
         kept=kept,
         action_form=ActionForm(),
         now=now,
@@ -191,25 +197,31 @@ def detail(reference: str):
 def _act(
     reference: str,
     rule: Callable[[ConsultationRequest], object],
-    done: str,
+    done: str | Callable[[object], str],
     form_name: str | None = None,
+    form: FlaskForm | None = None,
     then: Callable[[ConsultationRequest], str] | None = None,
 ):
     """Run one rule and commit; on refusal roll back and show the page again with what was typed.
 
-    `then` gives the address to go on to (by default the request page again)."""
+    `done` is the message for success, or makes it from what the rule returned; `then` gives the
+    address to go on to (by default the request page again)."""
     consultation = _load(reference)
     try:
-        rule(consultation)
+        result = rule(consultation)
     except ActionRefused as refusal:
         db.session.rollback()
         flash(str(refusal), "error")
         if form_name is None:
             return redirect(url_for("queue.detail", reference=consultation.reference))
         # Keep what they typed on screen even though the form is no longer on offer.
-        return _render_detail(_load(reference), 409, kept=form_name, **{form_name: _FORMS[form_name]()})
+        kept_form = form or _FORMS[form_name]()
+        if isinstance(refusal, LateReasonNeeded) and isinstance(kept_form, LateReasonFields):
+            kept_form.late_reason.errors = [*kept_form.late_reason.errors, gettext("Choose a reason.")]
+            return _render_detail(_load(reference), 422, kept=form_name, **{form_name: kept_form})
+        return _render_detail(_load(reference), 409, kept=form_name, **{form_name: kept_form})
     db.session.commit()
-    flash(done, "success")
+    flash(done(result) if callable(done) else done, "success")
     if then is not None:
         return redirect(then(consultation))
     return redirect(url_for("queue.detail", reference=consultation.reference))
@@ -224,10 +236,16 @@ def claim_request(reference: str):
     return _act(reference, lambda c: claim(c, _me(), utcnow()), gettext("You have claimed this request."))
 
 
+def _released(new_holder: object) -> str:
+    if isinstance(new_holder, User):
+        return gettext("The request now belongs to %(name)s, a colleague on duty.", name=new_holder.name)
+    return gettext("The request is back in the queue.")
+
+
 @bp.post("/<reference>/release")
 @roles_required(*QUEUE_ROLES)
 def release_request(reference: str):
-    return _act(reference, lambda c: release(c, _me(), utcnow()), gettext("The request is back in the queue."))
+    return _act(reference, lambda c: release(c, _me(), utcnow(), policies=policies()), _released)
 
 
 @bp.post("/<reference>/reassign")
@@ -251,7 +269,9 @@ def reassign_request(reference: str):
 @roles_required(*CLINICAL_ROLES)
 def answer_request(reference: str):
     form = AnswerForm()
-    if not form.validate_on_submit():
+    valid = form.validate_on_submit()
+    reason_given, late = form.late_explanation()
+    if not (valid and reason_given):
         return _render_detail(_load(reference), 422, kept="answer_form", answer_form=form)
     content = Answer(
         assessment=form.assessment.data,
@@ -262,9 +282,10 @@ def answer_request(reference: str):
     used = saved_replies.find_usable(_me(), form.saved_reply_id.data)
     return _act(
         reference,
-        lambda c: answer(c, _me(), content, utcnow(), address=client_address(), saved_reply=used),
+        lambda c: answer(c, _me(), content, utcnow(), late=late, address=client_address(), saved_reply=used),
         gettext("Your answer is on the patient's page, and we have emailed them that it is ready."),
         "answer_form",
+        form,
         then=_open_next if request.form.get("then") == "next" else None,
     )
 
@@ -282,13 +303,16 @@ def _open_next(answered: ConsultationRequest) -> str:
 @roles_required(*CLINICAL_ROLES)
 def ask_patient(reference: str):
     form = QuestionForm()
-    if not form.validate_on_submit():
+    valid = form.validate_on_submit()
+    reason_given, late = form.late_explanation()
+    if not (valid and reason_given):
         return _render_detail(_load(reference), 422, kept="question_form", question_form=form)
     return _act(
         reference,
-        lambda c: ask(c, _me(), form.question.data, utcnow()),
+        lambda c: ask(c, _me(), form.question.data, utcnow(), late=late),
         gettext("Your question is on the patient's page, and we have emailed them to look."),
         "question_form",
+        form,
     )
 
 

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("staff", __name__)
 
-from app.staff import routes, users  # noqa: E402,F401  (routes attach to bp)
+from app.staff import rota_views, routes, users  # noqa: E402,F401  (routes attach to bp)

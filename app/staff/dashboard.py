@@ -16,7 +16,9 @@ from zoneinfo import ZoneInfo
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 
+from app.consultations import forecast, lateness, rota
 from app.consultations.clock import ResponsePolicy
+from app.consultations.policies import Policies
 from app.extensions import db
 from app.models import FAILED, OPEN_STATUSES, PENDING, SENT, ConsultationRequest, OutboundEmail, ResponseClock, User
 from app.staff import figures as sla
@@ -36,6 +38,10 @@ EMAIL_KINDS = {
     "payments/reminder": _l("Payment not completed (to the patient)"),
     "payments/refund": _l("Refund (to the patient)"),
     "payments/refund_refused": _l("Refund refused by the provider (to the team)"),
+    "sla_escalated": _l("Still overdue (to the medical lead)"),
+    "request_assigned": _l("Request assigned (to the dermatologist)"),
+    "coverage_gap": _l("Rota gap forecast"),
+    "weekly_summary": _l("Weekly summary"),
 }
 
 
@@ -298,3 +304,46 @@ def references(emails: list[OutboundEmail]) -> dict[int, str]:
         return {}
     query = select(ConsultationRequest.id, ConsultationRequest.reference).where(ConsultationRequest.id.in_(ids))
     return {request_id: reference for request_id, reference in db.session.execute(query)}
+
+
+# --- The rota: on duty now and next, the coverage forecast, late replies and where the time went -----
+
+
+@dataclass(frozen=True)
+class LatePeriod:
+    days: int
+    totals: lateness.TimeTotals
+
+
+@dataclass(frozen=True)
+class RotaFigures:
+    board: rota.DutyBoard
+    forecast: forecast.CoverageForecast
+    periods: list[LatePeriod]  # time split of the rounds started in the last 7 and 30 days
+    reasons: list[tuple[str, int]]  # missed rounds answered in the last 30 days, by reason
+    notes: list[lateness.RoundTime]  # ... those with "other" and the dermatologist's words, newest first
+    rounds: list[lateness.RoundTime]  # every round started in the last 7 days, newest first
+    rounds_shown_limit: int
+
+
+ROUNDS_SHOWN = 200
+
+
+def rota_figures(now: datetime, policies: Policies) -> RotaFigures:
+    """Everything the dashboard shows about the rota and about late replies, as of `now`."""
+    since = now - timedelta(days=max(PERIODS))
+    times = lateness.round_times(policies.rota, since, now)
+    started = {days: [t for t in times if t.started_at > now - timedelta(days=days)] for days in PERIODS}
+    answered_late = [t for t in times if t.missed and t.stopped_at is not None and t.stopped_at > since]
+    newest_first = sorted(started[min(PERIODS)], key=lambda t: (t.started_at, t.round), reverse=True)
+    return RotaFigures(
+        board=rota.duty_board(policies.rota, now),
+        forecast=forecast.build(policies, now),
+        periods=[LatePeriod(days, lateness.totals(started[days])) for days in PERIODS],
+        reasons=lateness.reason_counts(answered_late),
+        notes=sorted(
+            (t for t in answered_late if t.late_note), key=lambda t: t.stopped_at or t.started_at, reverse=True
+        ),
+        rounds=newest_first[:ROUNDS_SHOWN],
+        rounds_shown_limit=ROUNDS_SHOWN,
+    )

@@ -15,7 +15,7 @@ from app.models import AuditAction, OutboundEmail
 from app.payments import figures as payment_figures
 from app.runtime import audit, policies
 from app.staff import bp
-from app.staff.dashboard import EMAIL_KINDS, build, csv_text, outbox_overview, references
+from app.staff.dashboard import EMAIL_KINDS, build, csv_text, outbox_overview, references, rota_figures
 from app.timeutil import local, utcnow
 
 STAFF_ROLES = ("staff", "admin")
@@ -29,6 +29,7 @@ def dashboard():
     return render_template(
         "staff/dashboard.html",
         figures=build(now, policies().response, policies().zone),
+        rota=rota_figures(now, policies()),
         outbox=mail,
         references=references(mail.failed + mail.pending + mail.sent),
         mail_configured=outbox.mail_configured(),

@@ -20,10 +20,13 @@ from wtforms.validators import DataRequired, EqualTo, Length, Optional
 from app import accounts
 from app.auth import totp
 from app.auth.session import roles_required
+from app.consultations import rota
 from app.extensions import db
-from app.models import ROLES, User
+from app.models import ROLES, Role, User
 from app.passwords import MIN_PASSWORD_LENGTH
+from app.runtime import policies
 from app.staff import bp
+from app.staff.rota_forms import ExceptionForm, LeadForm, weekly_form_for, weekly_text
 from app.timeutil import utcnow
 
 
@@ -86,7 +89,8 @@ def _account(user_id: int) -> User:
 @roles_required("admin")
 def users():
     accounts_list = db.session.execute(select(User).order_by(User.active.desc(), User.role, User.name)).scalars()
-    return render_template("staff/users.html", users=list(accounts_list), now=utcnow())
+    hours = {user_id: weekly_text(shifts) for user_id, shifts in rota.weekly_shifts().items()}
+    return render_template("staff/users.html", users=list(accounts_list), now=utcnow(), hours=hours)
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
@@ -120,15 +124,30 @@ def new_user():
 @roles_required("admin")
 def edit_user(user_id: int):
     user = _account(user_id)
-    return _render_edit(user)
+    return render_edit(user)
 
 
-def _render_edit(user: User, status: int = 200, **forms):
+def render_edit(user: User, status: int = 200, **forms):
+    """The account page; `forms` replace the blank ones (a form sent back with its errors)."""
+    now = utcnow()
     forms.setdefault("role_form", RoleForm(formdata=None, role=user.role))
     forms.setdefault("password_form", PasswordForm(formdata=None))
     forms.setdefault("licence_form", LicenceForm(formdata=None, licence_number=user.licence_number or ""))
+    forms.setdefault("lead_form", LeadForm(formdata=None, medical_lead=user.is_medical_lead))
+    on_rota = user.role == Role.DERMATOLOGIST
+    if on_rota:
+        forms.setdefault("weekly_form", weekly_form_for(user))
+        forms.setdefault("exception_form", ExceptionForm(formdata=None))
     return render_template(
-        "staff/users_edit.html", user=user, confirm_form=ConfirmForm(), now=utcnow(), **forms
+        "staff/users_edit.html",
+        user=user,
+        confirm_form=ConfirmForm(),
+        now=now,
+        on_rota=on_rota,
+        weekly=weekly_text(rota.weekly_shifts([user.id]).get(user.id, [])) if on_rota else "",
+        exceptions=rota.upcoming_exceptions(user, now) if on_rota else [],
+        on_duty=on_rota and any(u.id == user.id for u in rota.on_duty_dermatologists(policies().rota, now)),
+        **forms,
     ), status
 
 
@@ -140,7 +159,7 @@ def _change(user_id: int, rule: Callable[[User], None], done: str, **forms):
     except accounts.AccountError as error:
         db.session.rollback()
         flash(str(error), "error")
-        return _render_edit(_account(user_id), 409, **forms)
+        return render_edit(_account(user_id), 409, **forms)
     db.session.commit()
     flash(done, "success")
     return redirect(url_for("staff.edit_user", user_id=user_id))
@@ -151,7 +170,7 @@ def _change(user_id: int, rule: Callable[[User], None], done: str, **forms):
 def change_role(user_id: int):
     form = RoleForm()
     if not form.validate_on_submit():
-        return _render_edit(_account(user_id), 422, role_form=form)
+        return render_edit(_account(user_id), 422, role_form=form)
     role = form.role.data
     return _change(user_id, lambda u: accounts.change_role(u, role, by=_admin()), gettext("Role changed."))
 
@@ -161,7 +180,7 @@ def change_role(user_id: int):
 def change_licence(user_id: int):
     form = LicenceForm()
     if not form.validate_on_submit():
-        return _render_edit(_account(user_id), 422, licence_form=form)
+        return render_edit(_account(user_id), 422, licence_form=form)
     licence = form.licence_number.data
     return _change(
         user_id,
@@ -215,7 +234,7 @@ def reset_two_step(user_id: int):
 def reset_password(user_id: int):
     form = PasswordForm()
     if not form.validate_on_submit():
-        return _render_edit(_account(user_id), 422, password_form=form)
+        return render_edit(_account(user_id), 422, password_form=form)
     password = form.password.data
     return _change(
         user_id,

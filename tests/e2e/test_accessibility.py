@@ -212,6 +212,9 @@ def test_queue_works_with_the_keyboard_alone(live_server, page, clinic):
     page.keyboard.press("Tab")
     assert focused(page, "#treatment")
     page.keyboard.type("A thick emollient after every hand wash.")
+    # The most urgent request is overdue, so the answer asks why: a radio button takes a Space.
+    tab_to(page, "#answer-late-reason-0")
+    page.keyboard.press("Space")
     tab_to(page, "form.answer-form button[type=submit]")
     assert focus_is_visible(page)
     page.keyboard.press("Enter")
