@@ -194,7 +194,8 @@ def _register_security_hooks(app: Flask) -> None:
     @app.after_request
     def no_store_unless_public(response):
         # Queue pages, private links, photos, exports and forms carry health data or one-time tokens.
-        public = request.endpoint in PUBLIC_ENDPOINTS or request.endpoint == "healthz"
+        # An error page is never worth keeping: the next try may well succeed.
+        public = (request.endpoint in PUBLIC_ENDPOINTS or request.endpoint == "healthz") and response.status_code < 400
         if not public and not response.cache_control.no_store:
             response.headers["Cache-Control"] = "no-store, private"
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
@@ -212,20 +213,41 @@ def refuse_nul_characters() -> None:
         abort(400)
 
 
+# The last resort when the error page itself cannot be drawn: plain HTML with nothing to fail.
+BARE_ERROR_PAGE = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{code}</title></head>'
+    '<body><h1>{code}</h1><p>Something went wrong. Please try again in a few minutes.</p>'
+    '<p><a href="/">Skin Clinic</a></p></body></html>'
+)
+
+
 def _register_error_pages(app: Flask) -> None:
     def render_error(error: HTTPException):
         code = error.code or 500
         if request.accept_mimetypes.best == "application/json":
             return jsonify(error=error.name), code
-        return render_template("errors/error.html", code=code, error=error), code
+        return _error_page(code, error)
 
     for code in (400, 403, 404, 405, 410, 413, 429):
         app.register_error_handler(code, render_error)
 
     @app.errorhandler(500)
     def internal_error(error):
-        db.session.rollback()
-        return render_template("errors/error.html", code=500, error=error), 500
+        try:
+            db.session.rollback()
+        except Exception:  # the database may be what failed; the page must still go out
+            logging.getLogger(__name__).exception("rollback after an error failed")
+        return _error_page(500, error)
+
+
+def _error_page(code: int, error: Exception):
+    """The error page, which must never fail itself: a failure here would leave the server's bare
+    page, without the security headers the app adds to every response it returns."""
+    try:
+        return render_template("errors/error.html", code=code, error=error), code
+    except Exception:  # anything at all: the page below cannot fail, and the log keeps the cause
+        logging.getLogger(__name__).exception("the error page could not be drawn")
+        return BARE_ERROR_PAGE.format(code=int(code)), code, {"Content-Type": "text/html; charset=utf-8"}
 
 
 def _register_template_helpers(app: Flask) -> None:
