@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, abort, has_request_context, jsonify, render_template, request, session
 from sqlalchemy import event, text
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter, Map
 
 import config as app_config
 from app import logs
@@ -54,6 +56,7 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     os.makedirs(app.config["UPLOAD_DIR"], exist_ok=True)
 
     _init_extensions(app)
+    app.url_map.converters["int"] = DatabaseIdConverter  # before any route is added
     _register_blueprints(app)
     _register_security_hooks(app)
     _register_error_pages(app)
@@ -68,6 +71,18 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     register_cli(app)
     _install_middleware(app)
     return app
+
+
+# Row ids are 32-bit INTEGER columns on PostgreSQL; a larger number in a path is no row of ours.
+LARGEST_ID = 2**31 - 1
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """`<int:…>` in every route: numbers beyond any row id are a 404, never a database overflow."""
+
+    def __init__(self, url_map: Map, *args: Any, **options: Any) -> None:
+        options.setdefault("max", LARGEST_ID)
+        super().__init__(url_map, *args, **options)
 
 
 def _install_middleware(app: Flask) -> None:
@@ -187,8 +202,10 @@ def _register_security_hooks(app: Flask) -> None:
             limit, ceiling = app.config["FORM_MAX_CONTENT_LENGTH"], app.config.get("MAX_CONTENT_LENGTH")
             request.max_content_length = min(limit, ceiling) if ceiling else limit
 
-    # First of all hooks, before CSRFProtect reads the form: a 40 MB post to /login is refused unread.
+    # First of all hooks, before CSRFProtect reads the form: a 40 MB post to /login is refused unread;
+    # then, still before CSRFProtect (which trips over it), a form part without a name is refused.
     app.before_request_funcs.setdefault(None, []).insert(0, limit_request_bodies)
+    app.before_request_funcs[None].insert(1, refuse_nameless_parts)
     app.before_request(refuse_nul_characters)
 
     @app.after_request
@@ -200,6 +217,13 @@ def _register_security_hooks(app: Flask) -> None:
             response.headers["Cache-Control"] = "no-store, private"
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         return response
+
+
+def refuse_nameless_parts() -> None:
+    """Every field a browser sends has a name; a multipart part without one (a None key) is a
+    malformed request, answered 400 before any code that expects names reads the form."""
+    if request.method in ("POST", "PUT", "PATCH", "DELETE") and (None in request.form or None in request.files):
+        abort(400)
 
 
 def refuse_nul_characters() -> None:
@@ -216,7 +240,7 @@ def refuse_nul_characters() -> None:
 # The last resort when the error page itself cannot be drawn: plain HTML with nothing to fail.
 BARE_ERROR_PAGE = (
     '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{code}</title></head>'
-    '<body><h1>{code}</h1><p>Something went wrong. Please try again in a few minutes.</p>'
+    "<body><h1>{code}</h1><p>Something went wrong. Please try again in a few minutes.</p>"
     '<p><a href="/">Skin Clinic</a></p></body></html>'
 )
 
