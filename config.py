@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -65,6 +66,10 @@ class Config:
     STAFF_ALERT_EMAILS: list[str] = []
     STAFF_ALERT_LANGUAGE = "en"  # the language of alerts to STAFF_ALERT_EMAILS (en or lt)
     PUBLIC_BASE_URL = "http://127.0.0.1:5000"
+    # Host names the app answers to (Flask checks each request's Host against them; a leading dot
+    # admits subdomains). Empty: the host of PUBLIC_BASE_URL, plus localhost and 127.0.0.1 in
+    # development and testing. Every absolute URL the app writes is on PUBLIC_BASE_URL anyway.
+    TRUSTED_HOSTS: list[str] = []
     OUTBOX_MAX_ATTEMPTS = 8
     OUTBOX_BACKOFF_SECONDS = 60
     WORKER_INTERVAL_SECONDS = 30
@@ -200,8 +205,23 @@ def load(config_name: str | None = None, overrides: Mapping[str, Any] | None = N
     if name == "production" and not settings.get("SECRET_KEY"):
         raise ConfigError("SECRET_KEY", "", "a long random value (it must be set in production)")
     settings["CONFIG_NAME"] = name
+    if not settings.get("TRUSTED_HOSTS"):
+        settings["TRUSTED_HOSTS"] = default_trusted_hosts(settings.get("PUBLIC_BASE_URL"), name)
     validate(settings)
     return settings
+
+
+LOCAL_HOSTS = ("localhost", "127.0.0.1")
+
+
+def default_trusted_hosts(public_base_url: Any, config_name: str) -> list[str]:
+    """The host of PUBLIC_BASE_URL; in development and testing also the local names a browser uses."""
+    hosts = []
+    if isinstance(public_base_url, str) and _base_url(public_base_url):
+        hosts.append(urlsplit(public_base_url).hostname or "")
+    if config_name in ("development", "testing"):
+        hosts += [host for host in LOCAL_HOSTS if host not in hosts]
+    return [host for host in hosts if host]
 
 
 # --- Checking the settings when they are loaded ------------------------------------------------
@@ -261,6 +281,18 @@ def _base_url(value: Any) -> bool:
     return isinstance(value, str) and bool(re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", value))
 
 
+_HOST_NAME = re.compile(r"\.?[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*")
+
+
+def _host_names(value: Any) -> bool:
+    # Never empty: an empty list would let Flask accept any Host at all.
+    return (
+        isinstance(value, list | tuple)
+        and bool(value)
+        and all(isinstance(host, str) and _HOST_NAME.fullmatch(host) for host in value)
+    )
+
+
 # setting -> (is the value allowed?, what is allowed, in words)
 CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "SLA_CALENDAR": (lambda v: v in CALENDAR_MODES, "'calendar' (every hour counts) or 'clinic' (opening hours)"),
@@ -292,6 +324,7 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "MAIL_PORT": (_whole(1, 65535), "a port number from 1 to 65535"),
     "PUBLIC_BASE_URL": (_base_url, "an http(s) address such as https://clinic.example, without a query"),
     "PROXY_FIX_HOPS": (_whole(0, 5), "a whole number of proxies from 0 to 5"),
+    "TRUSTED_HOSTS": (_host_names, "a comma-separated list of host names such as clinic.example (no ports)"),
 }
 
 

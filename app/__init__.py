@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask, abort, has_request_context, jsonify, render_template, request, session
 from sqlalchemy import event, text
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
@@ -85,11 +85,30 @@ class DatabaseIdConverter(IntegerConverter):
         super().__init__(url_map, *args, **options)
 
 
+class HostAgnosticHealthCheck:
+    """WSGI middleware: /healthz answers whatever Host a probe sends.
+
+    Load balancers and monitors probe each machine by its address on the private network, not by
+    the clinic's public name, so TRUSTED_HOSTS would refuse them. The health answer holds no URL
+    and nothing built from the host, so for that path alone the host is set to a trusted one.
+    """
+
+    def __init__(self, wsgi_app, host: str) -> None:
+        self.wsgi_app = wsgi_app
+        self.host = host
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") == "/healthz":
+            environ["HTTP_HOST"] = self.host
+        return self.wsgi_app(environ, start_response)
+
+
 def _install_middleware(app: Flask) -> None:
     """The anonymous page cache sits inside ProxyFix, so it sees the scheme and host the client used."""
     from app.conditions.library import articles
 
     # Wrapping app.wsgi_app is how Flask's documentation adds WSGI middleware; mypy sees a method there.
+    app.wsgi_app = HostAgnosticHealthCheck(app.wsgi_app, app.config["TRUSTED_HOSTS"][0])  # type: ignore[method-assign]
     app.wsgi_app = page_cache.AnonymousResponseCache(  # type: ignore[method-assign]
         app.wsgi_app, app.config["LANGUAGES"], articles(app).current_version
     )
@@ -248,6 +267,9 @@ BARE_ERROR_PAGE = (
 def _register_error_pages(app: Flask) -> None:
     def render_error(error: HTTPException):
         code = error.code or 500
+        if isinstance(error, SecurityError):
+            # A Host not in TRUSTED_HOSTS: nothing may be built from it, not even a link home.
+            return BARE_ERROR_PAGE.format(code=code), code, {"Content-Type": "text/html; charset=utf-8"}
         if request.accept_mimetypes.best == "application/json":
             return jsonify(error=error.name), code
         return _error_page(code, error)

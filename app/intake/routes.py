@@ -34,6 +34,7 @@ from app.extensions import db, limiter
 from app.intake import bp
 from app.intake.forms import ConsultationForm, ResendLinkForm
 from app.intake.private_page import no_store, private_image
+from app.links import external_url
 from app.models import AuditAction, ConsultationRequest, find_by_token, new_access_token
 from app.photos import ACCEPTED_MIME_TYPES, PhotoLimits
 from app.runtime import audit, client_address, policies
@@ -258,7 +259,7 @@ def received():
     if consultation is not None:
         audit(AuditAction.VIEWED, consultation=consultation, patient=True, detail="confirmation")
         db.session.commit()
-    link = url_for("intake.private", token=token, _external=True) if consultation and token else None
+    link = external_url("intake.private", token=token) if consultation and token else None
     return no_store(make_response(render_template("intake/received.html", consultation=consultation, link=link)))
 
 
