@@ -82,7 +82,7 @@ def change_role(user: User, role: str, *, by: User | None = None) -> None:
         _keep_one_admin(user)
     old, user.role = user.role, role
     # A changed role should take effect everywhere now, not at the next sign-in.
-    user.session_version += 1
+    end_sessions(user)
     audit(AuditAction.USER_UPDATED, user=by, detail=f"user {user.id} role {old} -> {role}")
 
 
@@ -91,7 +91,7 @@ def deactivate(user: User, *, by: User | None = None) -> None:
         raise AccountError(_l("You cannot deactivate your own account."))
     _keep_one_admin(user)
     user.active = False
-    user.session_version += 1
+    end_sessions(user)
     audit(AuditAction.USER_UPDATED, user=by, detail=f"user {user.id} deactivated")
 
 
@@ -102,9 +102,25 @@ def reactivate(user: User, *, by: User | None = None) -> None:
     audit(AuditAction.USER_UPDATED, user=by, detail=f"user {user.id} reactivated")
 
 
+def end_sessions(user: User) -> None:
+    """Every session cookie issued to this user so far stops working, on every device.
+
+    Session ids are "<id>:<session_version>" and each request's id is checked against the
+    account (app.auth.session.load_user), so a copy of an old cookie is refused by the server,
+    not only forgotten by the browser that signed out.
+    """
+    user.session_version = (user.session_version or 0) + 1
+
+
+def sign_out(user: User) -> None:
+    """The person signed out: this session and every other one end (a per-account version)."""
+    end_sessions(user)
+    audit(AuditAction.LOGOUT, user=user)
+
+
 def force_sign_out(user: User, *, by: User | None = None) -> None:
     """Every session of this user stops working (session ids carry the version)."""
-    user.session_version += 1
+    end_sessions(user)
     audit(AuditAction.USER_UPDATED, user=by, detail=f"user {user.id} signed out everywhere")
 
 
@@ -113,5 +129,5 @@ def reset_password(user: User, password: str, *, by: User | None = None) -> None
     user.password_hash = hash_password(check_password(password))
     user.failed_logins = 0
     user.locked_until = None
-    user.session_version += 1
+    end_sessions(user)
     audit(AuditAction.USER_UPDATED, user=by, detail=f"user {user.id} password reset")

@@ -171,7 +171,7 @@ def test_sign_out_is_a_post_and_ends_the_session(client, app):
     login_as(client, derm)
     assert client.get("/logout").status_code == 405
     response = client.post("/logout", follow_redirects=True)
-    assert "You have signed out." in response.get_data(as_text=True)
+    assert "You have signed out" in response.get_data(as_text=True)
     assert client.get("/queue/").status_code == 302
     assert [e.actor_user_id for e in audit_trail("logout")] == [derm.id]
 
