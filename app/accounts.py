@@ -6,18 +6,23 @@ Functions change the session's objects and never commit; the caller's transactio
 
 from __future__ import annotations
 
+from typing import cast
+
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, CursorResult, func, or_, select, update
 
 from app.extensions import db
-from app.models import ROLES, AuditAction, User
+from app.models import ROLES, AuditAction, Role, User
 from app.passwords import MIN_PASSWORD_LENGTH, hash_password
 from app.runtime import audit
 
 
 class AccountError(ValueError):
     """A change to an account that cannot be made; the message is fit to show to the admin."""
+
+
+ONLY_ADMIN = _l("This is the only active admin account; make another admin first.")
 
 
 def normalise_email(email: str) -> str:
@@ -61,16 +66,42 @@ def create_user(email: str, name: str, role: str, password: str, *, by: User | N
     return user
 
 
-def _active_admins() -> int:
-    return db.session.execute(
-        select(func.count(User.id)).where(User.role == "admin", User.active.is_(True))
-    ).scalar_one()
+def _lock_active_admins() -> None:
+    """PostgreSQL: hold the active admins' rows until this transaction ends, so that two admins
+    removing each other at the same moment take turns (the second then counts without the first).
+    SQLite has no row locks; there the conditional UPDATE below runs under its single write lock."""
+    db.session.execute(select(User.id).where(User.role == Role.ADMIN, User.active.is_(True)).with_for_update()).all()
 
 
-def _keep_one_admin(user: User) -> None:
-    """The clinic must never lose its last way into account management."""
-    if user.role == "admin" and user.active and _active_admins() <= 1:
-        raise AccountError(_l("This is the only active admin account; make another admin first."))
+def _another_active_admin(user_id: int) -> ColumnElement[bool]:
+    """A condition for an UPDATE of `user_id`: it is not an active admin, or another one remains."""
+    others = (
+        select(func.count(User.id))
+        .where(User.role == Role.ADMIN, User.active.is_(True), User.id != user_id)
+        .scalar_subquery()
+    )
+    return or_(User.role != Role.ADMIN, User.active.is_(False), others >= 1)
+
+
+def _update_keeping_an_admin(user: User, values: dict) -> None:
+    """Change the account only if the clinic keeps an active admin, decided in the database.
+
+    Of two admins deactivating (or demoting) each other at the same moment, one wins and the
+    other is refused, so the clinic never loses its last way into account management.
+    """
+    _lock_active_admins()
+    result = cast(
+        CursorResult,
+        db.session.execute(
+            update(User)
+            .where(User.id == user.id, _another_active_admin(user.id))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    db.session.expire(user, list(values))
+    if result.rowcount != 1:
+        raise AccountError(ONLY_ADMIN)
 
 
 def change_role(user: User, role: str, *, by: User | None = None) -> None:
@@ -78,20 +109,16 @@ def change_role(user: User, role: str, *, by: User | None = None) -> None:
         raise AccountError(_l("Choose a role: %(roles)s.", roles=", ".join(ROLES)))
     if role == user.role:
         return
-    if role != "admin":
-        _keep_one_admin(user)
-    old, user.role = user.role, role
+    old = user.role
     # A changed role should take effect everywhere now, not at the next sign-in.
-    end_sessions(user)
+    _update_keeping_an_admin(user, {"role": role, "session_version": User.session_version + 1})
     audit(AuditAction.USER_UPDATED, user=by, detail=f"user {user.id} role {old} -> {role}")
 
 
 def deactivate(user: User, *, by: User | None = None) -> None:
     if by is not None and by.id == user.id:
         raise AccountError(_l("You cannot deactivate your own account."))
-    _keep_one_admin(user)
-    user.active = False
-    end_sessions(user)
+    _update_keeping_an_admin(user, {"active": False, "session_version": User.session_version + 1})
     audit(AuditAction.USER_UPDATED, user=by, detail=f"user {user.id} deactivated")
 
 
