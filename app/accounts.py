@@ -6,15 +6,16 @@ Functions change the session's objects and never commit; the caller's transactio
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import cast
 
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, CursorResult, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, delete, func, or_, select, update
 
 from app.extensions import db
-from app.models import ROLES, AuditAction, Role, User
-from app.passwords import MIN_PASSWORD_LENGTH, hash_password
+from app.models import ROLES, AuditAction, Role, SignInFailures, User
+from app.passwords import MIN_PASSWORD_LENGTH, hash_password, weakness
 from app.runtime import audit
 
 
@@ -39,9 +40,17 @@ def check_email(email: str) -> str:
     return email
 
 
-def check_password(password: str) -> str:
+class WeakPassword(AccountError):
+    """A password too short or too easy to guess; the message says what to do instead."""
+
+
+def check_password(password: str, related: Iterable[str] = ()) -> str:
+    """The password, if long enough and not easy to guess (`related`: the person's name and email)."""
     if len(password or "") < MIN_PASSWORD_LENGTH:
-        raise AccountError(_l("Use at least %(n)s characters.", n=MIN_PASSWORD_LENGTH))
+        raise WeakPassword(_l("Use at least %(n)s characters.", n=MIN_PASSWORD_LENGTH))
+    problem = weakness(password, related)
+    if problem is not None:
+        raise WeakPassword(problem)
     return password
 
 
@@ -59,7 +68,8 @@ def create_user(email: str, name: str, role: str, password: str, *, by: User | N
         raise AccountError(_l("Choose a role: %(roles)s.", roles=", ".join(ROLES)))
     if find_by_email(email) is not None:
         raise AccountError(_l("An account with this email already exists."))
-    user = User(email=email, name=name[:120], role=role, password_hash=hash_password(check_password(password)))
+    password = check_password(password, related=(email, name))
+    user = User(email=email, name=name[:120], role=role, password_hash=hash_password(password))
     db.session.add(user)
     db.session.flush()
     audit(AuditAction.USER_CREATED, user=by, detail=f"user {user.id} role {role}")
@@ -124,9 +134,14 @@ def deactivate(user: User, *, by: User | None = None) -> None:
 
 def reactivate(user: User, *, by: User | None = None) -> None:
     user.active = True
-    user.failed_logins = 0
-    user.locked_until = None
+    lift_pauses(user)
     audit(AuditAction.USER_UPDATED, user=by, detail=f"user {user.id} reactivated")
+
+
+def lift_pauses(user: User) -> None:
+    """Sign-in from every address works again (the account was reactivated or its password reset)."""
+    db.session.execute(delete(SignInFailures).where(SignInFailures.user_id == user.id))
+    db.session.expire(user, ["sign_in_failures"])
 
 
 def end_sessions(user: User) -> None:
@@ -153,8 +168,7 @@ def force_sign_out(user: User, *, by: User | None = None) -> None:
 
 def reset_password(user: User, password: str, *, by: User | None = None) -> None:
     """A new password; it also lifts a lockout and signs the user out everywhere."""
-    user.password_hash = hash_password(check_password(password))
-    user.failed_logins = 0
-    user.locked_until = None
+    user.password_hash = hash_password(check_password(password, related=(user.email, user.name)))
+    lift_pauses(user)
     end_sessions(user)
     audit(AuditAction.USER_UPDATED, user=by, detail=f"user {user.id} password reset")

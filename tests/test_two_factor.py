@@ -15,7 +15,7 @@ from app.auth import totp
 from app.extensions import db
 from app.models import AuditEvent, User
 from tests.conftest import build_app, empty_database, reset_database
-from tests.factories import DEFAULT_PASSWORD, login_as, make_user
+from tests.factories import DEFAULT_PASSWORD, failed_sign_ins, login_as, make_user
 
 START = datetime(2026, 11, 2, 9, 0, 10, tzinfo=UTC)
 WRONG_CODE = "That code did not work."
@@ -151,7 +151,7 @@ def test_password_then_code_signs_in_and_the_password_alone_does_not(client, app
         assert right.status_code == 302 and right.location == "/queue/?filter=mine"
         assert client.get("/queue/").status_code == 200
     assert audit_trail("login")[-1].detail == "password and authenticator"
-    assert fresh(derm).failed_logins == 0
+    assert failed_sign_ins(derm) == 0
 
 
 def test_a_code_is_accepted_only_once(client, app):

@@ -25,7 +25,7 @@ from app.models.consultation import (
     new_reference,
 )
 from app.models.outbox import FAILED, PENDING, SENT, OutboundEmail
-from app.models.user import ROLES, Role, User
+from app.models.user import ROLES, Role, SignInFailures, User
 
 __all__ = [
     "ANSWER",
@@ -55,6 +55,7 @@ __all__ = [
     "Photo",
     "ResponseClock",
     "Role",
+    "SignInFailures",
     "User",
     "find_by_token",
     "hash_token",

@@ -15,14 +15,14 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from app import accounts
 from app.auth import totp
 from app.auth.session import roles_required
 from app.extensions import db
 from app.models import ROLES, User
-from app.passwords import MIN_PASSWORD_LENGTH
+from app.passwords import MIN_PASSWORD_LENGTH, weakness
 from app.staff import bp
 from app.timeutil import utcnow
 
@@ -30,6 +30,14 @@ from app.timeutil import utcnow
 def role_choices() -> list[tuple[str, str]]:
     labels = {"dermatologist": _l("Dermatologist"), "staff": _l("Staff"), "admin": _l("Admin")}
     return [(role, labels.get(role, role)) for role in ROLES]
+
+
+def hard_to_guess(form: FlaskForm, field: PasswordField) -> None:
+    """Refuse common and repetitive passwords next to the field (the account rule checks again,
+    with the person's name and email)."""
+    problem = weakness(field.data or "", related=[form.data.get(name) or "" for name in ("name", "email")])
+    if problem is not None:
+        raise ValidationError(problem)
 
 
 class PasswordFields:
@@ -40,6 +48,7 @@ class PasswordFields:
             Length(
                 min=MIN_PASSWORD_LENGTH, max=1000, message=_l("Use at least %(n)s characters.", n=MIN_PASSWORD_LENGTH)
             ),
+            hard_to_guess,
         ],
     )
     confirm = PasswordField(
@@ -95,7 +104,8 @@ def new_user():
             )
         except accounts.AccountError as error:
             db.session.rollback()
-            form.email.errors.append(str(error))
+            field = form.password if isinstance(error, accounts.WeakPassword) else form.email
+            field.errors.append(str(error))
         else:
             db.session.commit()
             flash(
@@ -190,6 +200,11 @@ def reset_password(user_id: int):
     form = PasswordForm()
     if not form.validate_on_submit():
         return _render_edit(_account(user_id), 422, password_form=form)
+    person = _account(user_id)
+    problem = weakness(form.password.data, related=(person.email, person.name))
+    if problem is not None:  # their own name or email in it: said next to the field too
+        form.password.errors = [*form.password.errors, problem]
+        return _render_edit(person, 422, password_form=form)
     password = form.password.data
     return _change(
         user_id,

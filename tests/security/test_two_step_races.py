@@ -39,7 +39,7 @@ def same_code_twice(app, user_id: int, code: str) -> list[str | None]:
     def second_step() -> str | None:
         user = db.session.get(User, user_id)
         assert user is not None
-        _ = (user.totp_last_step, user.recovery_code_hashes, user.failed_logins)  # what the request has read
+        _ = (user.totp_last_step, user.recovery_code_hashes)  # what the request has read
         both_loaded.wait(timeout=30)
         method = totp.verify_second_factor(user, code, NOW)
         db.session.commit()
