@@ -62,6 +62,9 @@ class Config:
     MAIL_USERNAME: str | None = None
     MAIL_PASSWORD: str | None = None
     MAIL_DEFAULT_SENDER = "Skin Clinic <no-reply@clinic.example>"
+    # True: the mail server delivers to addresses with letters outside A-Z before the @ (SMTPUTF8),
+    # so the consultation form accepts them. False: the form asks for another address instead.
+    MAIL_SMTPUTF8 = False
     MAIL_TIMEOUT = 10
     STAFF_ALERT_EMAILS: list[str] = []
     STAFF_ALERT_LANGUAGE = "en"  # the language of alerts to STAFF_ALERT_EMAILS (en or lt)
@@ -322,6 +325,7 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "OUTBOX_BACKOFF_SECONDS": (_whole(1), "a whole number of seconds, at least 1"),
     "WORKER_INTERVAL_SECONDS": (_whole(1, 3600), "a whole number of seconds from 1 to 3600"),
     "MAIL_PORT": (_whole(1, 65535), "a port number from 1 to 65535"),
+    "MAIL_SMTPUTF8": (lambda v: isinstance(v, bool), "true or false"),
     "PUBLIC_BASE_URL": (_base_url, "an http(s) address such as https://clinic.example, without a query"),
     "PROXY_FIX_HOPS": (_whole(0, 5), "a whole number of proxies from 0 to 5"),
     "TRUSTED_HOSTS": (_host_names, "a comma-separated list of host names such as clinic.example (no ports)"),
