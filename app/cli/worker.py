@@ -1,4 +1,4 @@
-"""`flask worker`: delivers the outbox and runs the 24-hour check in a loop.
+"""`flask worker`: runs the 24-hour check, answers "lost your link?" requests and delivers the outbox, in a loop.
 
 Several workers may run at once (on one machine or many): alerts are deduplicated and outbox
 rows are claimed before sending. SIGTERM or Ctrl+C lets the current round finish, then exits.
@@ -24,14 +24,16 @@ log = logging.getLogger("app.worker")
 
 
 def run_once() -> dict[str, int]:
-    """One round: queue due alerts first, so that they go out in the same round, then deliver."""
+    """One round: queue due alerts and requested links first, so that they go out in the same round, then deliver."""
     from app.consultations.alerts import check
+    from app.consultations.submission import send_requested_links
     from app.outbox import deliver
     from app.runtime import policies
 
     counts: dict[str, int] = {}
     steps: tuple[tuple[str, Callable[[], dict[str, int]]], ...] = (
         ("sla check", lambda: check(policies())),
+        ("lost links", send_requested_links),
         ("mail delivery", deliver),
     )
     for name, step in steps:

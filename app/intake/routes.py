@@ -272,7 +272,9 @@ def received():
 def resend():
     form = ResendLinkForm()
     if form.validate_on_submit():
-        submission.resend_links(form.email.data, address=client_address())
+        # Only queued here: the lookup happens in the worker, so a known and an unknown address
+        # take the same path and time, and the answer cannot tell who is a patient.
+        submission.ask_for_links(form.email.data, address=client_address(), now=utcnow())
         # The same words whether or not the address is known: this page must not reveal who asked us.
         flash(
             gettext(

@@ -24,7 +24,7 @@ from app.models.consultation import (
     new_access_token,
     new_reference,
 )
-from app.models.outbox import FAILED, PENDING, SENT, OutboundEmail
+from app.models.outbox import FAILED, PENDING, SENT, LinkRequest, OutboundEmail
 from app.models.user import ROLES, Role, SignInFailures, User
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "AuditAction",
     "AuditEvent",
     "ConsultationRequest",
+    "LinkRequest",
     "Message",
     "OutboundEmail",
     "PatientLink",

@@ -45,3 +45,20 @@ class OutboundEmail(Model):
     message_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LinkRequest(Model):
+    """A "lost your link?" request waiting for the worker.
+
+    The request itself only writes this row, whether or not the address is known, so its answer
+    takes the same path and time either way; the worker looks the address up and queues the email.
+    The address is sealed like an email's private link (app/outbox.seal) and the row goes once done.
+    """
+
+    __tablename__ = "link_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sealed_email: Mapped[str] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(String(64))  # who asked, for the audit log
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
