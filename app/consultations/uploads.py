@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import IO
 
 from flask_babel import gettext, ngettext
+from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import FileStorage
 
 from app.consultations.pending import PendingPhotos
@@ -26,6 +27,11 @@ log = logging.getLogger(__name__)
 # Decoding is the expensive part: never decode more than this many files from one post.
 PROCESS_AT_MOST = 2
 
+PHOTOS_NOT_KEPT = _l(
+    "We could not keep your photos just now, so nothing has been sent yet. What you typed is still here: "
+    "please check it, add your photos again and press “Send” in a moment."
+)
+
 
 @dataclass
 class PhotoBatch:
@@ -37,11 +43,25 @@ class PhotoBatch:
     def photos(self) -> list[CleanPhoto]:
         return [photo for _, photo in self.kept] + self.new
 
-    def keep_for_later(self, pending: PendingPhotos) -> None:
-        """The form goes back for corrections: keep the new photos that passed, so they need not be re-added."""
-        for photo in self.new:
-            self.kept.append((pending.add(photo), photo))
+    def keep_for_later(self, pending: PendingPhotos) -> bool:
+        """The form goes back for corrections: keep the new photos that passed, so they need not be re-added.
+
+        False when they could not be kept (the upload folder full or read-only): then none of this
+        post's photos is kept, nothing half-written stays, and the patient is asked to add them again.
+        """
+        added: list[tuple[str, CleanPhoto]] = []
+        try:
+            for photo in self.new:
+                added.append((pending.add(photo), photo))
+        except OSError as error:
+            for photo_id, _photo in added:
+                pending.discard(photo_id)
+            log.error("photos: could not keep a form's photos for its correction (%s)", type(error).__name__)
+            self.new = []
+            return False
+        self.kept.extend(added)
         self.new = []
+        return True
 
 
 def chosen_files(files: Iterable[FileStorage]) -> list[FileStorage]:

@@ -236,9 +236,15 @@ def reply(token: str):
         form.body.errors = [*form.body.errors, str(conversation.NOTHING_TO_SEND)]
         form_ok = False
     if not form_ok or batch.errors:
-        batch.keep_for_later(draft)
+        if not batch.keep_for_later(draft):  # the upload folder is full or read-only
+            return _photos_not_kept(consultation, token, form)
         return _show_page(consultation, token, 422, form=form)
     return _send_reply(consultation, token, form, batch, draft)
+
+
+def _photos_not_kept(consultation: ConsultationRequest, token: str, form: ReplyForm):
+    notice = str(uploads.PHOTOS_NOT_KEPT)
+    return _show_page(consultation, token, 503, form=form, notice=notice, photos_lost=True)
 
 
 def _send_reply(consultation: ConsultationRequest, token: str, form: ReplyForm, batch, draft: PendingPhotos):
@@ -253,7 +259,8 @@ def _send_reply(consultation: ConsultationRequest, token: str, form: ReplyForm, 
             address=client_address(),
         )
     except PatientActionRefused as refused:
-        batch.keep_for_later(draft)
+        if not batch.keep_for_later(draft):  # the upload folder is full or read-only
+            return _photos_not_kept(consultation, token, form)
         return _show_page(consultation, token, 409, form=form, notice=str(refused))
     except (SQLAlchemyError, OSError) as error:
         # The type only: database errors can quote the values they failed on, and those are health data.

@@ -88,7 +88,8 @@ def new():
     form_ok = form.validate()
     form.photos.errors = list(form.photos.errors) + batch.errors
     if not form_ok or batch.errors:
-        batch.keep_for_later(pending)
+        if not batch.keep_for_later(pending):  # the upload folder is full or read-only
+            return _render_form(form, status=503, notice=str(uploads.PHOTOS_NOT_KEPT), photos_lost=True)
         return _render_form(form, status=422)
     return _store(form, key, batch, pending)
 
