@@ -7,9 +7,11 @@ and app.photos (checking photos) and app.consultations.pending (photos kept whil
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 
+from cryptography.fernet import Fernet, InvalidToken
 from flask import (
     abort,
     current_app,
@@ -44,6 +46,8 @@ from app.timeutil import utcnow
 log = logging.getLogger(__name__)
 
 KEYS_IN_SESSION = 5  # forms open in a few tabs at once each keep their own key
+# The confirmation page shows the new private link for an hour after sending; the email keeps it.
+LINK_IN_SESSION_SECONDS = 3600
 
 
 def _submit_limit() -> str:
@@ -237,12 +241,33 @@ def form_expired(error: CSRFError):
 # --- After sending -------------------------------------------------------------------------------
 
 
+def _session_cipher() -> Fernet:
+    """Encrypts the private link kept in the session cookie (signed cookies are readable by anyone
+    who holds them: a shared computer, a backup of the browser profile, a proxy's log)."""
+    secret = current_app.config["SECRET_KEY"].encode("utf-8")
+    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"intake-session-link:" + secret).digest()))
+
+
+def _seal_link(token: str | None) -> str | None:
+    return _session_cipher().encrypt(token.encode("ascii")).decode("ascii") if token else None
+
+
+def _open_link(sealed: object) -> str | None:
+    if not isinstance(sealed, str) or not sealed:
+        return None
+    try:
+        return _session_cipher().decrypt(sealed.encode("ascii"), ttl=LINK_IN_SESSION_SECONDS).decode("ascii")
+    except (InvalidToken, UnicodeError, ValueError):
+        return None  # expired, or made with another SECRET_KEY: the email still has the link
+
+
 def _to_confirmation(consultation: ConsultationRequest, token: str | None):
-    """Remember the request for this browser (with its link when we just made it) and show it."""
+    """Remember the request for this browser (with its link, encrypted, when we just made it) and show it."""
     done = session.get("intake_done") or {}
+    sealed = _seal_link(token)
     if token is None and done.get("reference") == consultation.reference:
-        token = done.get("token")  # a double click from the same browser: the first post's link still holds
-    session["intake_done"] = {"reference": consultation.reference, "token": token}
+        sealed = done.get("link")  # a double click from the same browser: the first post's link still holds
+    session["intake_done"] = {"reference": consultation.reference, "link": sealed}
     return redirect(url_for("intake.received"), code=303)
 
 
@@ -254,7 +279,7 @@ def received():
         consultation = db.session.execute(
             select(ConsultationRequest).where(ConsultationRequest.reference == done["reference"])
         ).scalar_one_or_none()
-    token = done.get("token")
+    token = _open_link(done.get("link"))
     if consultation is not None and token and find_by_token(token) is not consultation:
         token = None  # the link was replaced since ('lost your link?'): only the email has the new one
     if consultation is not None:
