@@ -41,6 +41,10 @@ class Config:
     # Only the patient pages take photos; every other form (sign-in, queue, staff) has this much smaller limit.
     FORM_MAX_CONTENT_LENGTH = 1024 * 1024
     MAX_IMAGE_PIXELS = 60_000_000
+    # Pixels all the photos of one form post may take to decode, together (a JPEG counts at the reduced
+    # scale it is decoded at, about 3 MP for a phone photo; PNG, WebP and HEIC in full). Measured from
+    # the files' headers before any is decoded, so one post cannot make a worker decode without end.
+    MAX_PIXELS_PER_REQUEST = 100_000_000
     # Stored photos keep a long edge of up to 2048 px (about 3 MP): well above the 800x600 that
     # store-and-forward teledermatology guidance asks for, and small enough that a 12-48 MP phone
     # photo is decoded at 1/2 or 1/4 scale straight from the JPEG (fast, little memory).
@@ -319,6 +323,7 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "MAX_PHOTOS": (_whole(1, 12), "a whole number from 1 to 12"),
     "MAX_PHOTO_BYTES": (_whole(100_000, 100 * 1024 * 1024), "a number of bytes from 100000 to 104857600"),
     "MAX_IMAGE_PIXELS": (_whole(1_000_000, 200_000_000), "a number of pixels from 1000000 to 200000000"),
+    "MAX_PIXELS_PER_REQUEST": (_whole(1_000_000, 1_000_000_000), "a number of pixels from 1000000 to 1000000000"),
     "PATIENT_FOLLOW_UP_DAYS": (_whole(0, 365), "a whole number of days from 0 to 365"),
     "RETENTION_DAYS": (_whole(1), "a whole number of days, at least 1"),
     "OUTBOX_MAX_ATTEMPTS": (_whole(1, 100), "a whole number from 1 to 100"),

@@ -74,14 +74,16 @@ def test_a_reply_with_a_form_error_and_no_room_for_its_photos(tmp_path):
 
 
 def test_a_refused_reply_and_no_room_for_its_photos(tmp_path):
-    """[F10] A reply the request no longer takes: keeping its photos failed, and the page answered 500."""
+    """[F10] A reply the request no longer takes: keeping its photos failed, and the page answered 500.
+    Now the refusal comes before any photo is decoded or kept (F1): a plain 409, the text still there."""
     with app_with(tmp_path, PROPAGATE_EXCEPTIONS=False) as app:
         consultation, token = make_consultation(status="answered")  # no answer date: no follow-up either
         block_the_pending_folder(app)
         with nothing_stored(app):
             response = reply_with_a_photo(app.test_client(), token, "One more thing about the cream.")
-        assert response.status_code == 503
-        assert NOT_KEPT in response.get_data(as_text=True)
+        assert response.status_code == 409
+        text = response.get_data(as_text=True)
+        assert "not waiting for a message from you" in text and "One more thing about the cream." in text
         assert files(app) == ["pending"]
         assert consultation.status == "answered"
 
