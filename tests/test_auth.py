@@ -81,9 +81,9 @@ def test_ten_failures_lock_the_account_for_15_minutes(client, app):
     with time_machine.travel(START, tick=False) as traveller:
         for _ in range(9):
             sign_in(client, derm.email, "wrong guess")
-        assert fresh(derm).locked_until is None
+        assert fresh(derm).paused_until is None
         sign_in(client, derm.email, "wrong guess")
-        assert fresh(derm).locked_until == START + timedelta(minutes=15)
+        assert fresh(derm).paused_until == START + timedelta(minutes=15)
 
         # Even the right password is refused while locked, with the same message as any failure.
         response = sign_in(client, derm.email, DEFAULT_PASSWORD)
@@ -93,7 +93,7 @@ def test_ten_failures_lock_the_account_for_15_minutes(client, app):
 
         traveller.shift(timedelta(minutes=15, seconds=1))
         assert sign_in(client, derm.email, DEFAULT_PASSWORD).status_code == 302
-        assert failed_sign_ins(derm) == 0 and fresh(derm).locked_until is None
+        assert failed_sign_ins(derm) == 0 and fresh(derm).paused_until is None
 
 
 def test_a_success_resets_the_failure_count(client, app):
@@ -321,7 +321,7 @@ def test_admin_signs_someone_out_everywhere_and_resets_a_password(client, app):
     client.post(
         f"/staff/users/{derm.id}/password", data={"password": "new password 123", "confirm": "new password 123"}
     )
-    assert fresh(derm).locked_until is None
+    assert fresh(derm).paused_until is None
     assert login_as(derm_client, derm, "new password 123").status_code == 302
 
 

@@ -190,9 +190,9 @@ def test_wrong_codes_lock_the_account_like_wrong_passwords(client, app):
         for _ in range(9):
             client.post("/login/code", data={"code": "000000"})
             password_step(client, derm)  # the right password again must not reset the count
-            assert fresh(derm).locked_until is None
+            assert fresh(derm).paused_until is None
         client.post("/login/code", data={"code": "000000"})
-        assert fresh(derm).locked_until == LATER + timedelta(minutes=15)
+        assert fresh(derm).paused_until == LATER + timedelta(minutes=15)
         refused = client.post("/login/code", data={"code": code_from_app(secret, LATER)})
         assert refused.status_code == 422 and client.get("/queue/").status_code == 302
         assert audit_trail("failed_login")[-1].detail == "locked"

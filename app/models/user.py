@@ -34,6 +34,10 @@ class User(UserMixin, Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # No longer used: failures are counted per account and address (SignInFailures). Kept while an
+    # upgrade runs old and new processes side by side (docs/operations.md, Upgrades); drop later.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Failed sign-ins are counted per account *and* address (SignInFailures): a stranger's guesses
     # pause sign-in from the stranger's address only, never the dermatologist's own.
     sign_in_failures: Mapped[list[SignInFailures]] = relationship(
@@ -50,7 +54,7 @@ class User(UserMixin, Model):
     language: Mapped[str] = mapped_column(String(5), default="en", server_default="en")
 
     @property
-    def locked_until(self) -> datetime | None:
+    def paused_until(self) -> datetime | None:
         """Until when sign-in is paused from some address (the latest such pause), for admins."""
         return max((f.locked_until for f in self.sign_in_failures if f.locked_until is not None), default=None)
 

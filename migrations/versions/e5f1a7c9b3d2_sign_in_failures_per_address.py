@@ -5,7 +5,9 @@ Revises: d4b2e1f3a5c6
 Create Date: 2026-11-30 12:00:00
 
 A stranger's guesses used to lock the account itself; now they pause sign-in from the stranger's
-address only. The account-wide counters go; running pauses end with the upgrade.
+address only. The account-wide columns (users.failed_logins, users.locked_until) are no longer
+used but stay for this release, so that old processes still running during the upgrade work;
+a later release drops them. Running account-wide locks end with the upgrade.
 """
 
 import sqlalchemy as sa
@@ -33,15 +35,9 @@ def upgrade():
     )
     with op.batch_alter_table("sign_in_failures", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_sign_in_failures_user_id"), ["user_id"], unique=False)
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.drop_column("locked_until")
-        batch_op.drop_column("failed_logins")
 
 
 def downgrade():
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("failed_logins", sa.Integer(), nullable=False, server_default="0"))
-        batch_op.add_column(sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True))
     with op.batch_alter_table("sign_in_failures", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_sign_in_failures_user_id"))
     op.drop_table("sign_in_failures")

@@ -130,7 +130,7 @@ def test_thirty_wrong_passwords_lock_the_account_and_then_hit_the_rate_limit(tmp
             ]
             assert codes == [200] * 20 + [429] * 10
             db.session.expire_all()
-            assert db.session.get(User, derm.id).locked_until == START + timedelta(minutes=15)
+            assert db.session.get(User, derm.id).paused_until == START + timedelta(minutes=15)
             assert assert_refused(client.get("/queue/"), 302)
             # The dermatologist, at their own address, is not locked out by a stranger (F15).
             own = app.test_client()

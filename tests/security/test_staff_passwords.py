@@ -96,7 +96,7 @@ def test_a_stranger_guessing_cannot_lock_the_dermatologist_out(app):
         # ...and the dermatologist signs in from their own address as usual.
         assert sign_in(app, derm, DEFAULT_PASSWORD, DERMATOLOGIST).status_code == 302
         db.session.expire_all()
-        assert db.session.get(User, derm.id).locked_until is not None  # shown to admins
+        assert db.session.get(User, derm.id).paused_until is not None  # shown to admins
 
 
 def test_failures_from_one_ipv6_network_count_together(app):
