@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -40,6 +41,10 @@ class Config:
     # Only the patient pages take photos; every other form (sign-in, queue, staff) has this much smaller limit.
     FORM_MAX_CONTENT_LENGTH = 1024 * 1024
     MAX_IMAGE_PIXELS = 60_000_000
+    # Pixels all the photos of one form post may take to decode, together (a JPEG counts at the reduced
+    # scale it is decoded at, about 3 MP for a phone photo; PNG, WebP and HEIC in full). Measured from
+    # the files' headers before any is decoded, so one post cannot make a worker decode without end.
+    MAX_PIXELS_PER_REQUEST = 100_000_000
     # Stored photos keep a long edge of up to 2048 px (about 3 MP): well above the 800x600 that
     # store-and-forward teledermatology guidance asks for, and small enough that a 12-48 MP phone
     # photo is decoded at 1/2 or 1/4 scale straight from the JPEG (fast, little memory).
@@ -74,10 +79,17 @@ class Config:
     MAIL_USERNAME: str | None = None
     MAIL_PASSWORD: str | None = None
     MAIL_DEFAULT_SENDER = "Skin Clinic <no-reply@clinic.example>"
+    # True: the mail server delivers to addresses with letters outside A-Z before the @ (SMTPUTF8),
+    # so the consultation form accepts them. False: the form asks for another address instead.
+    MAIL_SMTPUTF8 = False
     MAIL_TIMEOUT = 10
     STAFF_ALERT_EMAILS: list[str] = []
     STAFF_ALERT_LANGUAGE = "en"  # the language of alerts to STAFF_ALERT_EMAILS (en or lt)
     PUBLIC_BASE_URL = "http://127.0.0.1:5000"
+    # Host names the app answers to (Flask checks each request's Host against them; a leading dot
+    # admits subdomains). Empty: the host of PUBLIC_BASE_URL, plus localhost and 127.0.0.1 in
+    # development and testing. Every absolute URL the app writes is on PUBLIC_BASE_URL anyway.
+    TRUSTED_HOSTS: list[str] = []
     OUTBOX_MAX_ATTEMPTS = 8
     OUTBOX_BACKOFF_SECONDS = 60
     WORKER_INTERVAL_SECONDS = 30
@@ -231,8 +243,23 @@ def load(config_name: str | None = None, overrides: Mapping[str, Any] | None = N
     if name == "production" and not settings.get("SECRET_KEY"):
         raise ConfigError("SECRET_KEY", "", "a long random value (it must be set in production)")
     settings["CONFIG_NAME"] = name
+    if not settings.get("TRUSTED_HOSTS"):
+        settings["TRUSTED_HOSTS"] = default_trusted_hosts(settings.get("PUBLIC_BASE_URL"), name)
     validate(settings)
     return settings
+
+
+LOCAL_HOSTS = ("localhost", "127.0.0.1")
+
+
+def default_trusted_hosts(public_base_url: Any, config_name: str) -> list[str]:
+    """The host of PUBLIC_BASE_URL; in development and testing also the local names a browser uses."""
+    hosts = []
+    if isinstance(public_base_url, str) and _base_url(public_base_url):
+        hosts.append(urlsplit(public_base_url).hostname or "")
+    if config_name in ("development", "testing"):
+        hosts += [host for host in LOCAL_HOSTS if host not in hosts]
+    return [host for host in hosts if host]
 
 
 # --- Checking the settings when they are loaded ------------------------------------------------
@@ -342,6 +369,18 @@ def _payment_tiers(value: Any) -> bool:
     return True
 
 
+_HOST_NAME = re.compile(r"\.?[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*")
+
+
+def _host_names(value: Any) -> bool:
+    # Never empty: an empty list would let Flask accept any Host at all.
+    return (
+        isinstance(value, list | tuple)
+        and bool(value)
+        and all(isinstance(host, str) and _HOST_NAME.fullmatch(host) for host in value)
+    )
+
+
 # setting -> (is the value allowed?, what is allowed, in words)
 CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "SLA_CALENDAR": (lambda v: v in CALENDAR_MODES, "'calendar' (every hour counts) or 'clinic' (opening hours)"),
@@ -369,12 +408,14 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "MAX_PHOTOS": (_whole(1, 12), "a whole number from 1 to 12"),
     "MAX_PHOTO_BYTES": (_whole(100_000, 100 * 1024 * 1024), "a number of bytes from 100000 to 104857600"),
     "MAX_IMAGE_PIXELS": (_whole(1_000_000, 200_000_000), "a number of pixels from 1000000 to 200000000"),
+    "MAX_PIXELS_PER_REQUEST": (_whole(1_000_000, 1_000_000_000), "a number of pixels from 1000000 to 1000000000"),
     "PATIENT_FOLLOW_UP_DAYS": (_whole(0, 365), "a whole number of days from 0 to 365"),
     "RETENTION_DAYS": (_whole(1), "a whole number of days, at least 1"),
     "OUTBOX_MAX_ATTEMPTS": (_whole(1, 100), "a whole number from 1 to 100"),
     "OUTBOX_BACKOFF_SECONDS": (_whole(1), "a whole number of seconds, at least 1"),
     "WORKER_INTERVAL_SECONDS": (_whole(1, 3600), "a whole number of seconds from 1 to 3600"),
     "MAIL_PORT": (_whole(1, 65535), "a port number from 1 to 65535"),
+    "MAIL_SMTPUTF8": (lambda v: isinstance(v, bool), "true or false"),
     "PUBLIC_BASE_URL": (_base_url, "an http(s) address such as https://clinic.example, without a query"),
     "PROXY_FIX_HOPS": (_whole(0, 5), "a whole number of proxies from 0 to 5"),
     "CLINIC_NAME": (_one_line(120, required=True), "the clinic's name on one line, at most 120 characters"),
@@ -388,6 +429,7 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "UNPAID_KEEP_HOURS": (_whole(1, 24 * 7), "a whole number of hours from 1 to 168"),
     "STRIPE_API_BASE": (_base_url, "an http(s) address such as https://api.stripe.com"),
     "STRIPE_CHECKOUT_ORIGIN": (_origin, "an origin such as https://checkout.stripe.com (no path)"),
+    "TRUSTED_HOSTS": (_host_names, "a comma-separated list of host names such as clinic.example (no ports)"),
 }
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, abort, has_request_context, jsonify, render_template, request, session
 from sqlalchemy import event, text
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter, Map
 
 import config as app_config
 from app import logs
@@ -54,6 +56,7 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     os.makedirs(app.config["UPLOAD_DIR"], exist_ok=True)
 
     _init_extensions(app)
+    app.url_map.converters["int"] = DatabaseIdConverter  # before any route is added
     _register_blueprints(app)
     _register_security_hooks(app)
     _register_error_pages(app)
@@ -72,11 +75,42 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     return app
 
 
+# Row ids are 32-bit INTEGER columns on PostgreSQL; a larger number in a path is no row of ours.
+LARGEST_ID = 2**31 - 1
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """`<int:…>` in every route: numbers beyond any row id are a 404, never a database overflow."""
+
+    def __init__(self, url_map: Map, *args: Any, **options: Any) -> None:
+        options.setdefault("max", LARGEST_ID)
+        super().__init__(url_map, *args, **options)
+
+
+class HostAgnosticHealthCheck:
+    """WSGI middleware: /healthz answers whatever Host a probe sends.
+
+    Load balancers and monitors probe each machine by its address on the private network, not by
+    the clinic's public name, so TRUSTED_HOSTS would refuse them. The health answer holds no URL
+    and nothing built from the host, so for that path alone the host is set to a trusted one.
+    """
+
+    def __init__(self, wsgi_app, host: str) -> None:
+        self.wsgi_app = wsgi_app
+        self.host = host
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") == "/healthz":
+            environ["HTTP_HOST"] = self.host
+        return self.wsgi_app(environ, start_response)
+
+
 def _install_middleware(app: Flask) -> None:
     """The anonymous page cache sits inside ProxyFix, so it sees the scheme and host the client used."""
     from app.conditions.library import articles
 
     # Wrapping app.wsgi_app is how Flask's documentation adds WSGI middleware; mypy sees a method there.
+    app.wsgi_app = HostAgnosticHealthCheck(app.wsgi_app, app.config["TRUSTED_HOSTS"][0])  # type: ignore[method-assign]
     app.wsgi_app = page_cache.AnonymousResponseCache(  # type: ignore[method-assign]
         app.wsgi_app, app.config["LANGUAGES"], articles(app).current_version
     )
@@ -200,18 +234,28 @@ def _register_security_hooks(app: Flask) -> None:
             limit, ceiling = app.config["FORM_MAX_CONTENT_LENGTH"], app.config.get("MAX_CONTENT_LENGTH")
             request.max_content_length = min(limit, ceiling) if ceiling else limit
 
-    # First of all hooks, before CSRFProtect reads the form: a 40 MB post to /login is refused unread.
+    # First of all hooks, before CSRFProtect reads the form: a 40 MB post to /login is refused unread;
+    # then, still before CSRFProtect (which trips over it), a form part without a name is refused.
     app.before_request_funcs.setdefault(None, []).insert(0, limit_request_bodies)
+    app.before_request_funcs[None].insert(1, refuse_nameless_parts)
     app.before_request(refuse_nul_characters)
 
     @app.after_request
     def no_store_unless_public(response):
         # Queue pages, private links, photos, exports and forms carry health data or one-time tokens.
-        public = request.endpoint in PUBLIC_ENDPOINTS or request.endpoint == "healthz"
+        # An error page is never worth keeping: the next try may well succeed.
+        public = (request.endpoint in PUBLIC_ENDPOINTS or request.endpoint == "healthz") and response.status_code < 400
         if not public and not response.cache_control.no_store:
             response.headers["Cache-Control"] = "no-store, private"
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         return response
+
+
+def refuse_nameless_parts() -> None:
+    """Every field a browser sends has a name; a multipart part without one (a None key) is a
+    malformed request, answered 400 before any code that expects names reads the form."""
+    if request.method in ("POST", "PUT", "PATCH", "DELETE") and (None in request.form or None in request.files):
+        abort(400)
 
 
 def refuse_nul_characters() -> None:
@@ -225,20 +269,44 @@ def refuse_nul_characters() -> None:
         abort(400)
 
 
+# The last resort when the error page itself cannot be drawn: plain HTML with nothing to fail.
+BARE_ERROR_PAGE = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{code}</title></head>'
+    "<body><h1>{code}</h1><p>Something went wrong. Please try again in a few minutes.</p>"
+    '<p><a href="/">Skin Clinic</a></p></body></html>'
+)
+
+
 def _register_error_pages(app: Flask) -> None:
     def render_error(error: HTTPException):
         code = error.code or 500
+        if isinstance(error, SecurityError):
+            # A Host not in TRUSTED_HOSTS: nothing may be built from it, not even a link home.
+            return BARE_ERROR_PAGE.format(code=code), code, {"Content-Type": "text/html; charset=utf-8"}
         if request.accept_mimetypes.best == "application/json":
             return jsonify(error=error.name), code
-        return render_template("errors/error.html", code=code, error=error), code
+        return _error_page(code, error)
 
     for code in (400, 403, 404, 405, 410, 413, 429):
         app.register_error_handler(code, render_error)
 
     @app.errorhandler(500)
     def internal_error(error):
-        db.session.rollback()
-        return render_template("errors/error.html", code=500, error=error), 500
+        try:
+            db.session.rollback()
+        except Exception:  # the database may be what failed; the page must still go out
+            logging.getLogger(__name__).exception("rollback after an error failed")
+        return _error_page(500, error)
+
+
+def _error_page(code: int, error: Exception):
+    """The error page, which must never fail itself: a failure here would leave the server's bare
+    page, without the security headers the app adds to every response it returns."""
+    try:
+        return render_template("errors/error.html", code=code, error=error), code
+    except Exception:  # anything at all: the page below cannot fail, and the log keeps the cause
+        logging.getLogger(__name__).exception("the error page could not be drawn")
+        return BARE_ERROR_PAGE.format(code=int(code)), code, {"Content-Type": "text/html; charset=utf-8"}
 
 
 def _register_template_helpers(app: Flask) -> None:

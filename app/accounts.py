@@ -7,19 +7,24 @@ Functions change the session's objects and never commit; the caller's transactio
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import cast
 
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, CursorResult, delete, func, or_, select, update
 
 from app.extensions import db
-from app.models import ROLES, AuditAction, User
-from app.passwords import MIN_PASSWORD_LENGTH, hash_password
+from app.models import ROLES, AuditAction, Role, SignInFailures, User
+from app.passwords import MIN_PASSWORD_LENGTH, hash_password, weakness
 from app.runtime import audit
 
 
 class AccountError(ValueError):
     """A change to an account that cannot be made; the message is fit to show to the admin."""
+
+
+ONLY_ADMIN = _l("This is the only active admin account; make another admin first.")
 
 
 def normalise_email(email: str) -> str:
@@ -36,9 +41,17 @@ def check_email(email: str) -> str:
     return email
 
 
-def check_password(password: str) -> str:
+class WeakPassword(AccountError):
+    """A password too short or too easy to guess; the message says what to do instead."""
+
+
+def check_password(password: str, related: Iterable[str] = ()) -> str:
+    """The password, if long enough and not easy to guess (`related`: the person's name and email)."""
     if len(password or "") < MIN_PASSWORD_LENGTH:
-        raise AccountError(_l("Use at least %(n)s characters.", n=MIN_PASSWORD_LENGTH))
+        raise WeakPassword(_l("Use at least %(n)s characters.", n=MIN_PASSWORD_LENGTH))
+    problem = weakness(password, related)
+    if problem is not None:
+        raise WeakPassword(problem)
     return password
 
 
@@ -74,29 +87,50 @@ def create_user(
         raise AccountError(_l("Choose a role: %(roles)s.", roles=", ".join(ROLES)))
     if find_by_email(email) is not None:
         raise AccountError(_l("An account with this email already exists."))
-    user = User(
-        email=email,
-        name=name[:120],
-        role=role,
-        password_hash=hash_password(check_password(password)),
-        licence_number=licence,
-    )
+    password = check_password(password, related=(email, name))
+    user = User(email=email, name=name[:120], role=role, password_hash=hash_password(password), licence_number=licence)
     db.session.add(user)
     db.session.flush()
     audit(AuditAction.USER_CREATED, user=by, detail=f"user {user.id} role {role}")
     return user
 
 
-def _active_admins() -> int:
-    return db.session.execute(
-        select(func.count(User.id)).where(User.role == "admin", User.active.is_(True))
-    ).scalar_one()
+def _lock_active_admins() -> None:
+    """PostgreSQL: hold the active admins' rows until this transaction ends, so that two admins
+    removing each other at the same moment take turns (the second then counts without the first).
+    SQLite has no row locks; there the conditional UPDATE below runs under its single write lock."""
+    db.session.execute(select(User.id).where(User.role == Role.ADMIN, User.active.is_(True)).with_for_update()).all()
 
 
-def _keep_one_admin(user: User) -> None:
-    """The clinic must never lose its last way into account management."""
-    if user.role == "admin" and user.active and _active_admins() <= 1:
-        raise AccountError(_l("This is the only active admin account; make another admin first."))
+def _another_active_admin(user_id: int) -> ColumnElement[bool]:
+    """A condition for an UPDATE of `user_id`: it is not an active admin, or another one remains."""
+    others = (
+        select(func.count(User.id))
+        .where(User.role == Role.ADMIN, User.active.is_(True), User.id != user_id)
+        .scalar_subquery()
+    )
+    return or_(User.role != Role.ADMIN, User.active.is_(False), others >= 1)
+
+
+def _update_keeping_an_admin(user: User, values: dict) -> None:
+    """Change the account only if the clinic keeps an active admin, decided in the database.
+
+    Of two admins deactivating (or demoting) each other at the same moment, one wins and the
+    other is refused, so the clinic never loses its last way into account management.
+    """
+    _lock_active_admins()
+    result = cast(
+        CursorResult,
+        db.session.execute(
+            update(User)
+            .where(User.id == user.id, _another_active_admin(user.id))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    db.session.expire(user, list(values))
+    if result.rowcount != 1:
+        raise AccountError(ONLY_ADMIN)
 
 
 def change_role(user: User, role: str, *, by: User | None = None) -> None:
@@ -104,11 +138,9 @@ def change_role(user: User, role: str, *, by: User | None = None) -> None:
         raise AccountError(_l("Choose a role: %(roles)s.", roles=", ".join(ROLES)))
     if role == user.role:
         return
-    if role != "admin":
-        _keep_one_admin(user)
-    old, user.role = user.role, role
+    old = user.role
     # A changed role should take effect everywhere now, not at the next sign-in.
-    user.session_version += 1
+    _update_keeping_an_admin(user, {"role": role, "session_version": User.session_version + 1})
     audit(AuditAction.USER_UPDATED, user=by, detail=f"user {user.id} role {old} -> {role}")
 
 
@@ -125,22 +157,41 @@ def set_licence(user: User, licence_number: str | None, *, by: User | None = Non
 def deactivate(user: User, *, by: User | None = None) -> None:
     if by is not None and by.id == user.id:
         raise AccountError(_l("You cannot deactivate your own account."))
-    _keep_one_admin(user)
-    user.active = False
-    user.session_version += 1
+    _update_keeping_an_admin(user, {"active": False, "session_version": User.session_version + 1})
     audit(AuditAction.USER_UPDATED, user=by, detail=f"user {user.id} deactivated")
 
 
 def reactivate(user: User, *, by: User | None = None) -> None:
     user.active = True
-    user.failed_logins = 0
-    user.locked_until = None
+    lift_pauses(user)
     audit(AuditAction.USER_UPDATED, user=by, detail=f"user {user.id} reactivated")
+
+
+def lift_pauses(user: User) -> None:
+    """Sign-in from every address works again (the account was reactivated or its password reset)."""
+    db.session.execute(delete(SignInFailures).where(SignInFailures.user_id == user.id))
+    db.session.expire(user, ["sign_in_failures"])
+
+
+def end_sessions(user: User) -> None:
+    """Every session cookie issued to this user so far stops working, on every device.
+
+    Session ids are "<id>:<session_version>" and each request's id is checked against the
+    account (app.auth.session.load_user), so a copy of an old cookie is refused by the server,
+    not only forgotten by the browser that signed out.
+    """
+    user.session_version = (user.session_version or 0) + 1
+
+
+def sign_out(user: User) -> None:
+    """The person signed out: this session and every other one end (a per-account version)."""
+    end_sessions(user)
+    audit(AuditAction.LOGOUT, user=user)
 
 
 def force_sign_out(user: User, *, by: User | None = None) -> None:
     """Every session of this user stops working (session ids carry the version)."""
-    user.session_version += 1
+    end_sessions(user)
     audit(AuditAction.USER_UPDATED, user=by, detail=f"user {user.id} signed out everywhere")
 
 
@@ -156,8 +207,7 @@ def set_medical_lead(user: User, lead: bool, *, by: User | None = None) -> None:
 
 def reset_password(user: User, password: str, *, by: User | None = None) -> None:
     """A new password; it also lifts a lockout and signs the user out everywhere."""
-    user.password_hash = hash_password(check_password(password))
-    user.failed_logins = 0
-    user.locked_until = None
-    user.session_version += 1
+    user.password_hash = hash_password(check_password(password, related=(user.email, user.name)))
+    lift_pauses(user)
+    end_sessions(user)
     audit(AuditAction.USER_UPDATED, user=by, detail=f"user {user.id} password reset")

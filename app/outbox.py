@@ -4,23 +4,34 @@ Queueing only writes a row, so a patient's submit or a dermatologist's answer ne
 or fails because of, the mail server. `flask mail deliver` / `flask worker` send the rows through
 Flask-Mail, retrying with exponential backoff; a row that keeps failing ends `failed` and is shown
 to staff on /staff/, never dropped.
+
+Every row gets its Message-ID when it is queued, on the clinic's own domain, and keeps it through
+every retry: should a worker die after the mail server accepted a message but before the row was
+marked sent, the copy sent again after the lease carries the same Message-ID, which receiving
+systems use to drop the duplicate. Addresses with letters outside ASCII before the @ (josé@…) go
+out with SMTPUTF8 where the server offers it; where it does not, the row fails at once with a
+sentence staff can act on.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import logging
 import smtplib
 from datetime import datetime, timedelta
+from email import policy
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
 from enum import StrEnum
 from typing import cast
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app, render_template
 from flask_babel import force_locale
-from flask_mail import Connection, Message
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -101,6 +112,7 @@ def enqueue(
         sealed_context=seal(secret_context) if secret_context else None,
         dedupe_key=dedupe_key,
         request_id=consultation.id if consultation is not None else None,
+        message_id=new_message_id(),
     )
     try:
         with db.session.begin_nested():
@@ -108,6 +120,20 @@ def enqueue(
     except IntegrityError:
         return None
     return email
+
+
+def clinic_mail_domain() -> str:
+    """The domain of the clinic's mail: MAIL_DEFAULT_SENDER's, else PUBLIC_BASE_URL's host."""
+    _name, address = parseaddr(str(current_app.config.get("MAIL_DEFAULT_SENDER") or ""))
+    domain = address.rpartition("@")[2] if "@" in address else ""
+    if not domain:
+        domain = urlsplit(current_app.config["PUBLIC_BASE_URL"]).hostname or "localhost"
+    return domain.encode("idna").decode("ascii").lower()
+
+
+def new_message_id() -> str:
+    """A Message-ID for one email, made once when it is queued: "<random@clinic.example>"."""
+    return make_msgid(domain=clinic_mail_domain())
 
 
 # --- Rendering ------------------------------------------------------------------------------------
@@ -175,7 +201,7 @@ def deliver(now: datetime | None = None, limit: int = DEFAULT_BATCH) -> dict[str
             select(func.count(OutboundEmail.id)).where(OutboundEmail.status == PENDING)
         ).scalar_one()
         return counts
-    connection: Connection | None = None
+    connection: smtplib.SMTP | None = None
     try:
         for _ in range(limit):
             moment = now or utcnow()
@@ -188,6 +214,13 @@ def deliver(now: datetime | None = None, limit: int = DEFAULT_BATCH) -> dict[str
                 connection = None
                 counts[unreachable.result] += 1
                 break  # leave the rest for the next run rather than spend their attempts
+            except Exception as error:  # anything unforeseen: this row records it, the round goes on
+                _close(connection)
+                connection = None
+                db.session.rollback()
+                log.exception("outbox: email %s could not be sent", email.id)
+                counts[_record_failure(email, moment, f"unexpected error: {type(error).__name__}")] += 1
+                continue
             counts[result] += 1
     finally:
         _close(connection)
@@ -239,23 +272,26 @@ class _ServerUnreachable(Exception):
         self.result = result
 
 
-def _send_claimed(email: OutboundEmail, now: datetime, connection: Connection | None) -> tuple[Connection | None, str]:
+NO_SMTPUTF8 = (
+    "the address has letters outside A-Z before the @, and the mail server does not accept such "
+    "addresses (no SMTPUTF8); ask the patient for another address"
+)
+
+
+def _send_claimed(
+    email: OutboundEmail, now: datetime, connection: smtplib.SMTP | None
+) -> tuple[smtplib.SMTP | None, str]:
     """Render and send one claimed row; returns the (possibly reopened) connection and the result."""
     try:
-        subject, text, html = render(email)
+        message = _compose(email)
     except Exception as error:  # a broken template must not stop the worker; staff see the row
         return connection, _record_failure(email, now, f"could not render the email: {type(error).__name__}")
-    message = Message(
-        subject=subject,
-        recipients=[email.recipient],
-        body=text,
-        html=html,
-        sender=current_app.config["MAIL_DEFAULT_SENDER"],
-        extra_headers={"Auto-Submitted": "auto-generated"},  # RFC 3834: no out-of-office replies
-    )
     try:
         connection = connection or _open()
-        connection.send(message)
+        if connection is not None:  # None: Flask-Mail's test mode (MAIL_SUPPRESS_SEND), nothing leaves
+            connection.send_message(message, from_addr=_address_of(message["From"]), to_addrs=[_envelope(email)])
+    except smtplib.SMTPNotSupportedError:
+        return connection, _record_failure(email, now, NO_SMTPUTF8, permanent=True)
     except MESSAGE_ERRORS as error:
         return connection, _record_failure(email, now, _smtp_error_text(error))
     except (smtplib.SMTPException, OSError) as error:
@@ -269,10 +305,44 @@ def _send_claimed(email: OutboundEmail, now: datetime, connection: Connection | 
     return connection, SENT
 
 
-def _record_failure(email: OutboundEmail, now: datetime, error: str) -> str:
-    """One failed attempt: retry after backoff, or give up after OUTBOX_MAX_ATTEMPTS (shown to staff)."""
+def _compose(email: OutboundEmail) -> EmailMessage:
+    """The email as it goes out, with the Message-ID it was given when queued (kept on every retry)."""
+    subject, text, html = render(email)
+    if not email.message_id:  # a row queued before Message-IDs were kept: give it one, for good
+        email.message_id = new_message_id()
+        db.session.commit()
+    message = EmailMessage(policy=policy.SMTP)
+    message["Subject"] = subject
+    message["From"] = current_app.config["MAIL_DEFAULT_SENDER"]
+    message["To"] = _envelope(email)
+    message["Date"] = formatdate(localtime=True)
+    message["Message-ID"] = email.message_id
+    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no out-of-office replies
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    return message
+
+
+def _envelope(email: OutboundEmail) -> str:
+    """The recipient as the SMTP envelope needs it: an international domain in its ASCII (IDNA) form,
+    so that only a non-ASCII part before the @ needs the server's SMTPUTF8."""
+    local, _, domain = email.recipient.strip().rpartition("@")
+    with contextlib.suppress(UnicodeError):  # not encodable: as it is, with SMTPUTF8 where offered
+        domain = domain.encode("idna").decode("ascii")
+    return f"{local}@{domain}"
+
+
+def _address_of(header: str) -> str:
+    return parseaddr(str(header))[1]
+
+
+def _record_failure(email: OutboundEmail, now: datetime, error: str, *, permanent: bool = False) -> str:
+    """One failed attempt: retry after backoff, or give up after OUTBOX_MAX_ATTEMPTS (shown to staff).
+
+    `permanent`: trying again cannot help (the server cannot take this address): failed at once.
+    """
     email.last_error = error[:500]
-    if email.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
+    if permanent or email.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
         email.status = FAILED
         _wipe_secrets(email)
         result = FAILED
@@ -305,12 +375,14 @@ def _decode(reply: bytes | str) -> str:
     return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
 
 
-def _open() -> Connection:
-    """A Flask-Mail connection with a timeout, so a hung mail server cannot stall the worker."""
+def _open() -> smtplib.SMTP | None:
+    """A connection to MAIL_SERVER with a timeout, so a hung mail server cannot stall the worker.
+
+    None in Flask-Mail's test mode (MAIL_SUPPRESS_SEND, the default under TESTING): nothing is sent.
+    """
     state = current_app.extensions["mail"]
-    connection = Connection(state)
     if state.suppress:
-        return connection  # Flask-Mail's test mode: messages are dispatched to its signal only
+        return None
     timeout = current_app.config.get("MAIL_TIMEOUT", 10)
     smtp_class = smtplib.SMTP_SSL if state.use_ssl else smtplib.SMTP
     host = smtp_class(state.server, state.port, timeout=timeout)
@@ -322,17 +394,16 @@ def _open() -> Connection:
     except (smtplib.SMTPException, OSError):
         host.close()
         raise
-    connection.host = host
-    return connection
+    return host
 
 
-def _close(connection: Connection | None) -> None:
-    if connection is None or connection.host is None:
+def _close(connection: smtplib.SMTP | None) -> None:
+    if connection is None:
         return
     try:
-        connection.host.quit()
+        connection.quit()
     except (smtplib.SMTPException, OSError):
-        connection.host.close()
+        connection.close()
 
 
 def retry(email_id: int, now: datetime | None = None) -> bool:

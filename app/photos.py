@@ -6,10 +6,19 @@ A patient's upload goes through `clean_photo(data, limits)`:
    content type are ignored: only Pillow's decoders decide);
 2. the pixel count is read from the header and checked *before* the image is decoded, so a
    small file claiming a huge canvas (a decompression bomb) costs nothing;
-3. the image is decoded in full (a truncated file fails here), turned upright from its EXIF
-   orientation and converted to sRGB;
-4. a fresh image is built from the pixels alone (no EXIF, GPS, camera or XMP data, no ICC
+3. the image is decoded at the smallest scale that still gives PHOTO_MAX_EDGE: a JPEG straight
+   from the decoder at 1/2, 1/4 or 1/8 (`draft`); other formats, which can only be decoded in
+   full, at most FULL_DECODE_MAX_PIXELS (beyond that they are refused with a message), then
+   reduced at once by a whole factor (`reduce`) before anything else is done with them;
+4. transparency is flattened onto white in one canvas, the image turned upright from its EXIF
+   orientation and converted to sRGB (a truncated file fails in step 3);
+5. a fresh image is built from the pixels alone (no EXIF, GPS, camera or XMP data, no ICC
    profile) and re-encoded as JPEG, with a thumbnail.
+
+What decoding will cost is known from the header alone (`decode_cost`), so a form's uploads are
+all measured, and held to MAX_PIXELS_PER_REQUEST together, before any of them is decoded. After
+heavy work, `release_memory` hands the pixel buffers back to the operating system, so a worker
+that cleaned big photos does not keep their memory.
 
 Only that re-encode and its thumbnail are ever stored; the original upload is never kept.
 Functions here take bytes and limits and return values; storage and the database are elsewhere.
@@ -17,15 +26,18 @@ Functions here take bytes and limits and return values; storage and the database
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import hashlib
 import io
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import pillow_heif
 from flask_babel import lazy_gettext as _l
-from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
 
 # Phones (iPhones above all) send HEIC; teach Pillow to open it.
 pillow_heif.register_heif_opener()
@@ -42,6 +54,11 @@ REDUCING_GAP = 3.0
 # The thumbnail is small: a coarse integer reduction first costs nothing visible.
 THUMBNAIL_REDUCING_GAP = 1.5
 DRAFT_SLACK = 0.9
+# The largest canvas decoded in full (PNG, WebP, HEIC: their decoders cannot scale while decoding).
+# A 24 MP phone HEIC (5712x4284) passes; a 60 MP RGBA PNG, 240 MB once decoded, does not.
+FULL_DECODE_MAX_PIXELS = 25_000_000
+# After a post that decoded at least this many pixels, the memory is handed back (release_memory).
+HEAVY_PIXELS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -50,6 +67,8 @@ class PhotoLimits:
     max_pixels: int
     max_edge: int
     thumbnail_edge: int
+    # Pixels all the uploads of one post may take to decode, together (MAX_PIXELS_PER_REQUEST).
+    max_request_pixels: int = 100_000_000
 
     @classmethod
     def from_config(cls, config: Any) -> PhotoLimits:
@@ -58,6 +77,7 @@ class PhotoLimits:
             max_pixels=int(config["MAX_IMAGE_PIXELS"]),
             max_edge=int(config["PHOTO_MAX_EDGE"]),
             thumbnail_edge=int(config["THUMBNAIL_EDGE"]),
+            max_request_pixels=int(config["MAX_PIXELS_PER_REQUEST"]),
         )
 
 
@@ -98,6 +118,31 @@ TOO_LARGE = _l("The file is larger than %(mb)s MB. Please send a smaller photo."
 NOT_AN_IMAGE = _l("This is not a photo we can open. Please send JPEG, PNG, WebP or HEIC (iPhone) photos.")
 TOO_MANY_PIXELS = _l("The picture is too large in pixels to process. Please send a photo straight from a phone camera.")
 DAMAGED = _l("The photo seems damaged or incomplete. Please take it again or choose another one.")
+TOO_BIG_TO_DECODE = _l(
+    "This picture has too many pixels for us to process in this format. Please send it as a JPEG, "
+    "or a smaller copy (most phones offer a smaller size when sharing)."
+)
+TOO_MANY_PIXELS_TOGETHER = _l(
+    "Together these photos are too large for us to process at once. Please send fewer of them now "
+    "(you can add the others in a reply), or smaller copies."
+)
+
+
+def decode_cost(data: bytes, limits: PhotoLimits) -> int:
+    """The pixels decoding this upload will take, from its header alone (nothing is decoded).
+
+    Raises PhotoRejected for what clean_photo would refuse before decoding: an empty or too big
+    file, not an image we take, a canvas over MAX_IMAGE_PIXELS, or one too big to decode in full.
+    """
+    if not data:
+        raise PhotoRejected(EMPTY)
+    if len(data) > limits.max_bytes:
+        raise PhotoRejected(TOO_LARGE, mb=limits.max_bytes // (1024 * 1024))
+    image = _open_checked(io.BytesIO(data), limits)
+    try:
+        return _decoded_pixels(image, limits)
+    finally:
+        image.close()
 
 
 def clean_photo(data: bytes, limits: PhotoLimits) -> CleanPhoto:
@@ -106,17 +151,18 @@ def clean_photo(data: bytes, limits: PhotoLimits) -> CleanPhoto:
         raise PhotoRejected(EMPTY)
     if len(data) > limits.max_bytes:
         raise PhotoRejected(TOO_LARGE, mb=limits.max_bytes // (1024 * 1024))
-    image = _open_checked(data, limits)
+    image = _open_checked(io.BytesIO(data), limits)
     try:
+        _decoded_pixels(image, limits)  # sets the JPEG draft; refuses what cannot be decoded in full
         return _re_encode(image, limits)
     finally:
         image.close()
 
 
-def _open_checked(data: bytes, limits: PhotoLimits) -> Image.Image:
+def _open_checked(stream: IO[bytes], limits: PhotoLimits) -> Image.Image:
     """Identify the image from its header only and refuse a canvas over the pixel limit before decoding."""
     try:
-        image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+        image = Image.open(stream, formats=ACCEPTED_FORMATS)
     except Image.DecompressionBombError as error:  # Pillow's own, higher, limit tripped in the header
         raise PhotoRejected(TOO_MANY_PIXELS) from error
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as error:
@@ -128,11 +174,21 @@ def _open_checked(data: bytes, limits: PhotoLimits) -> Image.Image:
     return image
 
 
-def _re_encode(image: Image.Image, limits: PhotoLimits) -> CleanPhoto:
-    # For JPEG, let the decoder scale down by 1/2..1/8 while decoding: a 48 MP photo never
-    # needs to exist in memory at full size when we keep at most PHOTO_MAX_EDGE pixels.
+def _decoded_pixels(image: Image.Image, limits: PhotoLimits) -> int:
+    """How many pixels decoding `image` will produce; for a JPEG, after choosing its reduced scale.
+
+    For JPEG, the decoder scales down by 1/2..1/8 while decoding: a 48 MP photo never needs to
+    exist in memory at full size when we keep at most PHOTO_MAX_EDGE pixels. Other formats can
+    only be decoded in full, so a canvas too big for that is refused here, before decoding.
+    """
     if image.format in ("JPEG", "MPO"):  # MPO: the multi-picture JPEG many phones write
         image.draft("RGB", _draft_size(image.size, limits.max_edge))
+    elif image.width * image.height > FULL_DECODE_MAX_PIXELS:
+        raise PhotoRejected(TOO_BIG_TO_DECODE)
+    return image.width * image.height
+
+
+def _re_encode(image: Image.Image, limits: PhotoLimits) -> CleanPhoto:
     try:
         image.load()
     except Image.DecompressionBombError as error:
@@ -140,10 +196,10 @@ def _re_encode(image: Image.Image, limits: PhotoLimits) -> CleanPhoto:
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise PhotoRejected(DAMAGED) from error
     icc_profile = image.info.get("icc_profile")
-    try:
-        upright = ImageOps.exif_transpose(image) or image
-    except (OSError, SyntaxError, ValueError, TypeError, KeyError):
-        upright = image  # unreadable EXIF: keep the pixels as they are rather than refuse the photo
+    turn = _orientation(image)  # read now: the reduced image below is a new one, without the EXIF
+    # Reduce first, flatten with it: every later step works on the small image, never the full canvas.
+    small = _flatten_alpha(_reduced(image, limits.max_edge))
+    upright = small.transpose(turn) if turn is not None else small
     rgb = _to_srgb(upright, icc_profile)
     rgb.thumbnail((limits.max_edge, limits.max_edge), Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
     # A new image holding only pixels: nothing from the upload's info (EXIF, GPS, XMP, ICC) can follow.
@@ -173,18 +229,88 @@ def _draft_size(size: tuple[int, int], max_edge: int) -> tuple[int, int]:
     return max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))
 
 
+ORIENTATION = 0x0112
+# EXIF orientation -> the turn that makes the picture upright (as ImageOps.exif_transpose does).
+UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+REDUCIBLE_MODES = ("L", "RGB", "CMYK", "I", "F", "LA", "RGBA")
+# Transparent images are flattened and reduced a band of about this many pixels at a time.
+BAND_PIXELS = 2_000_000
+
+
+def _orientation(image: Image.Image) -> Image.Transpose | None:
+    try:
+        return UPRIGHT.get(int(image.getexif().get(ORIENTATION) or 1))
+    except (OSError, SyntaxError, ValueError, TypeError, KeyError):
+        return None  # unreadable EXIF: keep the pixels as they are rather than refuse the photo
+
+
+def _reduced(image: Image.Image, max_edge: int) -> Image.Image:
+    """A full-size decode made smaller at once by a whole factor, so that its long edge stays at or
+    a little under max_edge (as the JPEG draft does); the full-size pixels are released."""
+    factor = int(max(image.size) // (max_edge * DRAFT_SLACK))
+    if factor < 2:
+        return image
+    if image.mode == "P":
+        image = _replace(image, image.convert("RGBA" if "transparency" in image.info else "RGB"))
+    elif image.mode not in REDUCIBLE_MODES:
+        return image  # 16-bit and other rare modes: left as they are (they are small)
+    if image.mode in ("RGBA", "LA"):
+        return _replace(image, _flattened_and_reduced(image, factor))
+    return _replace(image, image.reduce(factor))
+
+
+def _flattened_and_reduced(image: Image.Image, factor: int) -> Image.Image:
+    """Transparency flattened onto white and the size reduced by `factor`, a band at a time, so
+    that no second full-size canvas ever exists (reduce() alone would make a premultiplied copy)."""
+    width, height = image.size
+    out = Image.new("RGB" if image.mode == "RGBA" else "L", (-(-width // factor), -(-height // factor)), "white")
+    rows = factor * max(1, BAND_PIXELS // (width * factor))  # a whole number of reduced rows
+    for top in range(0, height, rows):
+        band = image.crop((0, top, width, min(height, top + rows)))
+        flat = _flatten_alpha(band)
+        out.paste(flat.reduce(factor), (0, top // factor))
+        flat.close()
+    return out
+
+
+def _flatten_alpha(image: Image.Image) -> Image.Image:
+    """Transparency flattened onto white: one new canvas without alpha, the pixels pasted through their
+    own alpha, instead of a white RGBA background, a composite and a conversion (three full copies)."""
+    if image.mode == "P" and "transparency" in image.info:
+        image = _replace(image, image.convert("RGBA"))
+    if image.mode == "PA":
+        image = _replace(image, image.convert("RGBA"))
+    if image.mode not in ("RGBA", "LA"):
+        return image
+    flat = Image.new("RGB" if image.mode == "RGBA" else "L", image.size, "white")
+    flat.paste(image, (0, 0), image)
+    return _replace(image, flat)
+
+
+def _replace(old: Image.Image, new: Image.Image) -> Image.Image:
+    """`new`, with `old`'s pixel memory released now rather than whenever it is collected."""
+    if new is not old:
+        old.close()
+    return new
+
+
 def _to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
-    """Plain 8-bit RGB in sRGB, transparency flattened onto white.
+    """Plain 8-bit RGB in sRGB.
 
     Phone photos are often in Display P3; since the profile is dropped with the other metadata,
     the colours are converted first so a rash looks as red to the dermatologist as it did to the patient.
     """
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit greyscale PNG: scale down to 8 bits
         image = image.point(lambda value: value * (1 / 256)).convert("L")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, rgba).convert("RGB")
+    image = _flatten_alpha(image)
     if icc_profile and image.mode in ("RGB", "CMYK", "L"):
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
@@ -213,3 +339,28 @@ def from_stored(jpeg: bytes, thumbnail: bytes) -> CleanPhoto:
     """A CleanPhoto for bytes this pipeline produced earlier (photos kept while the form is corrected)."""
     width, height = describe(jpeg)
     return CleanPhoto(jpeg=jpeg, thumbnail=thumbnail, width=width, height=height)
+
+
+def release_memory() -> None:
+    """Hand the memory of big decodes back to the operating system.
+
+    Pillow frees its pixel buffers at once, but the C library keeps freed memory for reuse, so a
+    worker that decoded a few big photos would keep the peak for the rest of its life. Collect
+    what Python still holds, empty Pillow's block cache, then ask glibc to return free memory.
+    """
+    gc.collect()
+    Image.core.clear_cache()
+    if _libc is not None:
+        _libc.malloc_trim(0)
+
+
+def _load_libc() -> Any:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None  # glibc only
+
+
+_libc = _load_libc()

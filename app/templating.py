@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlencode
 
 from babel.dates import get_datetime_format
 from flask import Flask, current_app, request, url_for
@@ -80,17 +81,21 @@ def iso_utc(moment: datetime | None) -> str:
 
 
 def switch_language_url(code: str) -> str:
-    """The current page in another language (the choice is remembered in the session)."""
-    args = dict(request.view_args or {})
-    query = request.args.to_dict()
-    query["lang"] = code
+    """The current page in another language (the choice is remembered in the session).
+
+    Only `lang` changes. The page's own path (its view arguments) is rebuilt from the route, and
+    every other query parameter is copied back as a query string, never handed to url_for: a
+    parameter named like a view argument or one of url_for's options (endpoint, _external,
+    _anchor, _scheme...) must not change what is built, or fail it.
+    """
+    home = url_for("conditions.home", lang=code)
     # A page shown after a POST (a form sent back with corrections) switches to the same page
     # reloaded by GET, when it has one, rather than sending the reader to the home page.
-    if request.endpoint and request.url_rule is not None and "GET" in (request.url_rule.methods or ()):
-        try:
-            # Known bug, left as is: a query key equal to a view argument raises TypeError (a 500), and
-            # keys such as _external or _anchor reach url_for's own options.
-            return url_for(request.endpoint, **args, **query)  # type: ignore[arg-type]  # known bug above
-        except BuildError:  # an endpoint that cannot be rebuilt: fall back to the home page
-            return url_for("conditions.home", lang=code)
-    return url_for("conditions.home", lang=code)
+    if not request.endpoint or request.url_rule is None or "GET" not in (request.url_rule.methods or ()):
+        return home
+    try:
+        path = url_for(request.endpoint, **(request.view_args or {}))
+    except (BuildError, TypeError, ValueError):  # an endpoint that cannot be rebuilt: the home page
+        return home
+    query = [(key, value) for key, value in request.args.items(multi=True) if key != "lang"]
+    return f"{path}{'&' if '?' in path else '?'}{urlencode([*query, ('lang', code)])}"

@@ -235,3 +235,17 @@ def stored_files(upload_dir) -> list[str]:
 
     root = Path(upload_dir)
     return sorted(str(path.relative_to(root)) for path in root.rglob("*") if path.is_file())
+
+
+def failed_sign_ins(user: User, address: str = "127.0.0.1") -> int:
+    """Failed sign-ins in a row on `user`'s account from `address` (the test client's by default)."""
+    from sqlalchemy import select
+
+    from app.auth.signin import source_of
+    from app.models import SignInFailures
+
+    db.session.expire_all()
+    found = db.session.execute(
+        select(SignInFailures).where(SignInFailures.user_id == user.id, SignInFailures.source == source_of(address))
+    ).scalar_one_or_none()
+    return found.failures if found is not None else 0

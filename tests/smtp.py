@@ -1,6 +1,7 @@
 """A real SMTP server on loopback for tests (aiosmtpd) that keeps what it receives.
 
-Start one with MailServer(reject={"bounce@example.com"}).start(), point an app at it with
+Start one with MailServer(reject={"bounce@example.com"}).start() (smtputf8=True: it offers SMTPUTF8,
+for addresses like josé@example.com), point an app at it with
 build_app(tmp_path, **server.settings()), read server.messages_to(address), then server.stop().
 """
 
@@ -42,15 +43,20 @@ class _Handler:
 class MailServer:
     """An aiosmtpd server on 127.0.0.1 that keeps what it receives and refuses given addresses (550)."""
 
-    def __init__(self, port: int | None = None, reject: set[str] | frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, port: int | None = None, reject: set[str] | frozenset[str] = frozenset(), *, smtputf8: bool = False
+    ) -> None:
         self.port = port or free_port()
+        self.smtputf8 = smtputf8  # offer SMTPUTF8 (addresses with non-ASCII letters before the @)
         self.reject = {address.lower() for address in reject}
         self.received: list[tuple[str, Message]] = []
         self.lock = threading.Lock()
         self._controller: Controller | None = None
 
     def start(self) -> MailServer:
-        self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(
+            _Handler(self), hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=self.smtputf8
+        )
         self._controller.start()
         return self
 

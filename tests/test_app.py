@@ -98,8 +98,10 @@ def test_forms_work_over_https_although_pages_send_no_referrer(tmp_path):
 def test_production_redirects_to_https_but_health_checks_answer_over_http(monkeypatch, tmp_path):
     monkeypatch.setenv("SECRET_KEY", "production-secret-for-this-test")
     monkeypatch.setenv("UPLOAD_DIR", str(tmp_path))
-    app = create_app("production", {"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    app = create_app(
+        "production", {"SQLALCHEMY_DATABASE_URI": "sqlite://", "PUBLIC_BASE_URL": "https://clinic.example"}
+    )
     client = app.test_client()
-    assert client.get("/conditions/acne").status_code == 302
-    health = client.get("/healthz")
+    assert client.get("/conditions/acne", base_url="http://clinic.example").status_code == 302
+    health = client.get("/healthz")  # by whatever address the probe uses
     assert health.status_code == 200 and health.json["status"] == "ok"

@@ -9,12 +9,12 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from app.auth.signin import safe_next
+from app.auth.signin import safe_next, source_of
 from app.extensions import db
-from app.models import AuditEvent, User
+from app.models import AuditEvent, SignInFailures, User
 from app.passwords import verify_password
 from tests.conftest import build_app, empty_database, reset_database
-from tests.factories import DEFAULT_PASSWORD, login_as, make_user
+from tests.factories import DEFAULT_PASSWORD, failed_sign_ins, login_as, make_user
 
 GENERIC_FAILURE = "That email and password did not match an active account."
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -64,7 +64,7 @@ def test_wrong_password_and_unknown_email_get_the_same_message(client, app):
         assert response.status_code == 200
         assert GENERIC_FAILURE in response.get_data(as_text=True)
     assert 'value="not the password"' not in wrong.get_data(as_text=True)
-    assert fresh(derm).failed_logins == 1
+    assert failed_sign_ins(derm) == 1
     events = audit_trail("failed_login")
     assert [e.actor_user_id for e in events] == [derm.id, None]
     assert client.get("/queue/").status_code == 302
@@ -81,9 +81,9 @@ def test_ten_failures_lock_the_account_for_15_minutes(client, app):
     with time_machine.travel(START, tick=False) as traveller:
         for _ in range(9):
             sign_in(client, derm.email, "wrong guess")
-        assert fresh(derm).locked_until is None
+        assert fresh(derm).paused_until is None
         sign_in(client, derm.email, "wrong guess")
-        assert fresh(derm).locked_until == START + timedelta(minutes=15)
+        assert fresh(derm).paused_until == START + timedelta(minutes=15)
 
         # Even the right password is refused while locked, with the same message as any failure.
         response = sign_in(client, derm.email, DEFAULT_PASSWORD)
@@ -93,7 +93,7 @@ def test_ten_failures_lock_the_account_for_15_minutes(client, app):
 
         traveller.shift(timedelta(minutes=15, seconds=1))
         assert sign_in(client, derm.email, DEFAULT_PASSWORD).status_code == 302
-        assert fresh(derm).failed_logins == 0 and fresh(derm).locked_until is None
+        assert failed_sign_ins(derm) == 0 and fresh(derm).paused_until is None
 
 
 def test_a_success_resets_the_failure_count(client, app):
@@ -101,7 +101,7 @@ def test_a_success_resets_the_failure_count(client, app):
     for _ in range(9):
         sign_in(client, derm.email, "wrong")
     assert sign_in(client, derm.email, DEFAULT_PASSWORD).status_code == 302
-    assert fresh(derm).failed_logins == 0
+    assert failed_sign_ins(derm) == 0
 
 
 def test_login_posts_are_rate_limited(tmp_path):
@@ -171,7 +171,7 @@ def test_sign_out_is_a_post_and_ends_the_session(client, app):
     login_as(client, derm)
     assert client.get("/logout").status_code == 405
     response = client.post("/logout", follow_redirects=True)
-    assert "You have signed out." in response.get_data(as_text=True)
+    assert "You have signed out" in response.get_data(as_text=True)
     assert client.get("/queue/").status_code == 302
     assert [e.actor_user_id for e in audit_trail("logout")] == [derm.id]
 
@@ -306,7 +306,13 @@ def test_admin_signs_someone_out_everywhere_and_resets_a_password(client, app):
     login_as(client, admin)
     client.post(f"/staff/users/{derm.id}/sign-out")
     assert derm_client.get("/queue/").status_code == 302
-    derm.locked_until = datetime.now(UTC) + timedelta(minutes=10)
+    paused = SignInFailures(
+        user_id=derm.id,
+        source=source_of("127.0.0.1"),
+        failures=0,
+        locked_until=datetime.now(UTC) + timedelta(minutes=10),
+    )
+    db.session.add(paused)
     db.session.commit()
     mismatch = client.post(
         f"/staff/users/{derm.id}/password", data={"password": "new password 123", "confirm": "different 12345"}
@@ -315,7 +321,7 @@ def test_admin_signs_someone_out_everywhere_and_resets_a_password(client, app):
     client.post(
         f"/staff/users/{derm.id}/password", data={"password": "new password 123", "confirm": "new password 123"}
     )
-    assert fresh(derm).locked_until is None
+    assert fresh(derm).paused_until is None
     assert login_as(derm_client, derm, "new password 123").status_code == 302
 
 

@@ -558,7 +558,7 @@ def test_patient_actions_are_rate_limited_like_the_page(tmp_path):
     try:
         with app.app_context():
             client = app.test_client()
-            _consultation, token = make_consultation()
+            _consultation, token = make_consultation(status="awaiting_patient")
             codes = [patient_replies(client, token, text="").status_code for _ in range(3)]
             codes.append(patient_replies(client, token).status_code)
             assert codes == [422, 422, 422, 429]

@@ -18,6 +18,7 @@ from app.consultations import assignment, forecast, notify, rota, summary
 from app.consultations import staff_actions as actions
 from app.consultations.alerts import check
 from app.consultations.audit import Actor
+from app.consultations.submission import send_requested_links
 from app.extensions import db
 from app.models import OutboundEmail
 from app.outbox import render
@@ -76,6 +77,7 @@ def test_every_link_in_every_email_opens_a_real_page(app, client, monkeypatch):
         actions.answer(consultation, derm, actions.Answer("Eczema.", "Emollient twice a day."), T0)
         inbox.open_new_links()
         assert client.post("/consultation/link", data={"email": consultation.patient_email}).status_code in (200, 303)
+        send_requested_links()  # the worker's part
         inbox.open_new_links()
         make_consultation(created_at=T0)  # left unclaimed: at risk tomorrow morning, then overdue
     lead = make_user("staff", email="lead@clinic.example")

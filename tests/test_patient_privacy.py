@@ -19,6 +19,7 @@ from app.consultations import staff_actions as actions
 from app.consultations.audit import Actor
 from app.consultations.conversation import reply_draft_key
 from app.consultations.pending import PendingPhotos
+from app.consultations.submission import send_requested_links
 from app.extensions import db
 from app.models import AuditAction, AuditEvent, ConsultationRequest, Message, OutboundEmail, Photo, ResponseClock
 from app.outbox import render
@@ -248,6 +249,7 @@ def test_the_replied_email_has_no_health_data_and_leads_back_to_the_page(client,
     assert "http://localhost/consultation/link" in text and "/c/" not in text
     response = client.post("/consultation/link", data={"email": "patient@example.com"})
     assert response.status_code == 303
+    send_requested_links()  # the worker's part
     [resent] = rows(OutboundEmail, template="link_resent")
     _subject, text, _html = render(resent)
     new_link = re.search(r"http://localhost(/c/[\w-]+)", text).group(1)

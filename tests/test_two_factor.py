@@ -15,7 +15,7 @@ from app.auth import totp
 from app.extensions import db
 from app.models import AuditEvent, User
 from tests.conftest import build_app, empty_database, reset_database
-from tests.factories import DEFAULT_PASSWORD, login_as, make_user
+from tests.factories import DEFAULT_PASSWORD, failed_sign_ins, login_as, make_user
 
 START = datetime(2026, 11, 2, 9, 0, 10, tzinfo=UTC)
 WRONG_CODE = "That code did not work."
@@ -151,7 +151,7 @@ def test_password_then_code_signs_in_and_the_password_alone_does_not(client, app
         assert right.status_code == 302 and right.location == "/queue/?filter=mine"
         assert client.get("/queue/").status_code == 200
     assert audit_trail("login")[-1].detail == "password and authenticator"
-    assert fresh(derm).failed_logins == 0
+    assert failed_sign_ins(derm) == 0
 
 
 def test_a_code_is_accepted_only_once(client, app):
@@ -190,9 +190,9 @@ def test_wrong_codes_lock_the_account_like_wrong_passwords(client, app):
         for _ in range(9):
             client.post("/login/code", data={"code": "000000"})
             password_step(client, derm)  # the right password again must not reset the count
-            assert fresh(derm).locked_until is None
+            assert fresh(derm).paused_until is None
         client.post("/login/code", data={"code": "000000"})
-        assert fresh(derm).locked_until == LATER + timedelta(minutes=15)
+        assert fresh(derm).paused_until == LATER + timedelta(minutes=15)
         refused = client.post("/login/code", data={"code": code_from_app(secret, LATER)})
         assert refused.status_code == 422 and client.get("/queue/").status_code == 302
         assert audit_trail("failed_login")[-1].detail == "locked"

@@ -13,12 +13,12 @@ from flask import current_app, flash, redirect, render_template, request, sessio
 from flask_babel import get_locale, gettext
 from flask_login import current_user, login_user, logout_user
 
+from app import accounts
 from app.auth import bp, totp
 from app.auth.forms import LoginForm
 from app.auth.signin import check_password, complete_sign_in, safe_next, session_expired
 from app.extensions import db, limiter
-from app.models import AuditAction, User
-from app.runtime import audit
+from app.models import User
 from app.timeutil import utcnow
 
 # Kept across the session reset at sign-in and sign-out: the reader's language is not a secret.
@@ -94,11 +94,12 @@ def login():
 @bp.post("/logout")
 def logout():
     if current_user.is_authenticated:
-        audit(AuditAction.LOGOUT)
+        # Ends the session on the server: a copy of this cookie (or any older one) stops working too.
+        accounts.sign_out(current_user._get_current_object())
         db.session.commit()
     logout_user()
     reset_session()
-    flash(gettext("You have signed out."), "success")
+    flash(gettext("You have signed out, on this device and on any other."), "success")
     return redirect(url_for("auth.login"))
 
 

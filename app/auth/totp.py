@@ -11,6 +11,10 @@ How the secrets rest in the database:
   SECRET_KEY); the codes are shown once, when made;
 - the time step of the last accepted code is kept, so an observed code cannot be replayed.
 
+Accepting a code is a conditional UPDATE, as a claim is: "the last step is older than this one",
+"this recovery code is still among the unused ones". Of two requests carrying the same code at
+the same moment, exactly one passes, on SQLite and PostgreSQL alike.
+
 Changing SECRET_KEY therefore turns off everyone's authenticator and recovery codes (they must
 set it up again); that is the price of not keeping the secret in clear.
 
@@ -24,10 +28,11 @@ import binascii
 import hashlib
 import hmac
 import io
+import json
 import re
 import secrets
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import pyotp
 import qrcode
@@ -35,8 +40,11 @@ import qrcode.image.svg
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
+from sqlalchemy import CursorResult, Text, or_, select, update
+from sqlalchemy import cast as sql_cast
 
 from app.auth.signin import count_failure, is_locked
+from app.extensions import db
 from app.models import AuditAction, User
 from app.runtime import audit
 
@@ -154,10 +162,9 @@ def confirm_enrolment(user: User, code: str, now: datetime) -> list[str] | None:
     if secret is None or is_enabled(user):
         return None
     step = _matching_step(secret, code, now, user.totp_last_step)
-    if step is None:
+    if step is None or not _claim_step(user, step):
         return None
     user.totp_enabled_at = now
-    user.totp_last_step = step
     user.session_version += 1
     audit(AuditAction.TOTP_ENABLED, user=user)
     return new_recovery_codes(user)
@@ -209,16 +216,52 @@ def _matching_step(secret: str, code: str | None, now: datetime, last_step: int 
     return None
 
 
+def _claim_step(user: User, step: int) -> bool:
+    """Record `step` as the last accepted one, only if no request has accepted it (or a later one) yet."""
+    result = cast(
+        CursorResult,
+        db.session.execute(
+            update(User)
+            .where(User.id == user.id, or_(User.totp_last_step.is_(None), User.totp_last_step < step))
+            .values(totp_last_step=step)
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    db.session.expire(user, ["totp_last_step"])
+    return result.rowcount == 1
+
+
+# Another request changing the codes at the same moment (using a different code) means reading again.
+RECOVERY_CODE_TRIES = 3
+
+
 def _use_recovery_code(user: User, code: str | None) -> bool:
+    """Strike the code off the unused ones, if it is among them, in one conditional UPDATE.
+
+    The list is compared as the database's own text of it, so two requests with the same code
+    cannot both take it, and two with different codes cannot put back each other's.
+    """
     cleaned = _clean(code)
     if len(cleaned) != RECOVERY_CODE_LENGTH or not set(cleaned) <= set(RECOVERY_ALPHABET):
         return False
     digest = _hash_recovery_code(cleaned)
-    hashes = list(user.recovery_code_hashes or [])
-    for stored in hashes:
-        if hmac.compare_digest(stored, digest):
-            hashes.remove(stored)
-            user.recovery_code_hashes = hashes  # a new list, so the JSON column sees the change
+    stored_text = sql_cast(User.recovery_code_hashes, Text)
+    for _ in range(RECOVERY_CODE_TRIES):
+        raw = db.session.execute(select(stored_text).where(User.id == user.id)).scalar_one_or_none()
+        hashes = json.loads(raw) if raw else []
+        if not any(hmac.compare_digest(stored, digest) for stored in hashes):
+            return False
+        result = cast(
+            CursorResult,
+            db.session.execute(
+                update(User)
+                .where(User.id == user.id, stored_text == raw)
+                .values(recovery_code_hashes=[stored for stored in hashes if stored != digest])
+                .execution_options(synchronize_session=False)
+            ),
+        )
+        db.session.expire(user, ["recovery_code_hashes"])
+        if result.rowcount == 1:
             return True
     return False
 
@@ -234,8 +277,7 @@ def verify_second_factor(user: User, code: str | None, now: datetime) -> str | N
         return None
     secret = unseal_secret(user.totp_secret, user.id)
     step = _matching_step(secret, code, now, user.totp_last_step) if secret and is_enabled(user) else None
-    if step is not None:
-        user.totp_last_step = step
+    if step is not None and _claim_step(user, step):
         return AUTHENTICATOR
     if is_enabled(user) and _use_recovery_code(user, code):
         return RECOVERY_CODE
@@ -247,7 +289,4 @@ def check_current_code(user: User, code: str | None, now: datetime) -> bool:
     """For changes a signed-in user makes to their own two-step settings: a fresh authenticator code."""
     secret = unseal_secret(user.totp_secret, user.id)
     step = _matching_step(secret, code, now, user.totp_last_step) if secret and is_enabled(user) else None
-    if step is None:
-        return False
-    user.totp_last_step = step
-    return True
+    return step is not None and _claim_step(user, step)

@@ -1,4 +1,4 @@
-"""`flask worker`: delivers the outbox and runs the 24-hour check in a loop.
+"""`flask worker`: runs the 24-hour check, answers "lost your link?" requests and delivers the outbox, in a loop.
 
 Several workers may run at once (on one machine or many): alerts are deduplicated and outbox
 rows are claimed before sending. SIGTERM or Ctrl+C lets the current round finish, then exits.
@@ -25,13 +25,14 @@ log = logging.getLogger("app.worker")
 
 def run_once() -> dict[str, int]:
     """One round: offer waiting requests to whoever is on duty (AUTO_ASSIGN), so that alerts reach the
-    new holder; queue due alerts, the coverage forecast's gap alerts, the weekly summary and, with paid
-    consultations, the money (unpaid requests, refunds), so that their emails go out in the same round;
-    then deliver."""
+    new holder; queue due alerts, requested links, the coverage forecast's gap alerts, the weekly
+    summary and, with paid consultations, the money (unpaid requests, refunds), so that their emails
+    go out in the same round; then deliver."""
     from app.consultations import payments
     from app.consultations.alerts import check
     from app.consultations.assignment import offer_waiting
     from app.consultations.forecast import alert_gaps
+    from app.consultations.submission import send_requested_links
     from app.consultations.summary import send_weekly
     from app.outbox import deliver
     from app.runtime import payment_provider, policies, storage
@@ -44,6 +45,7 @@ def run_once() -> dict[str, int]:
         ("payments", lambda: payments.run(policies(), payment_provider(), storage(), utcnow())),
         ("coverage forecast", lambda: alert_gaps(policies(), utcnow())),
         ("weekly summary", lambda: send_weekly(policies(), utcnow())),
+        ("lost links", send_requested_links),
         ("mail delivery", deliver),
     )
     for name, step in steps:

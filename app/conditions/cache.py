@@ -4,7 +4,7 @@ Condition pages are the same for every anonymous reader of a language, so render
 templates and compressing the HTML on every request is wasted work. Pages for signed-in
 staff (a CSRF token in the sign-out form, and drafts) or with a flashed message are never
 cached, here or anywhere else: they are sent with Cache-Control: no-store, private.
-Entries are keyed by the full path, the language and the library's version, so an edited
+Entries are keyed by the scheme, host and full path, the language and the library's version, so an edited
 article shows at once; the cache is bounded (least recently used entries go first).
 """
 
@@ -80,7 +80,9 @@ def page_key(req: Request) -> str:
 def _key_for(req: Request) -> str:
     if not _shareable():
         return NOT_CACHED
-    return f"{req.full_path}|{get_locale()}|{articles().current_version()}"
+    # Scheme and host too: pages build their absolute URLs on PUBLIC_BASE_URL, but should one ever
+    # depend on the request's host, a visitor on one host must never get a page made for another.
+    return f"{req.scheme}://{req.host}{req.full_path}|{get_locale()}|{articles().current_version()}"
 
 
 def _shareable() -> bool:

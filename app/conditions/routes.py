@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Response, abort, render_template, request, url_for
+from flask import Response, abort, render_template, request
 from flask_babel import get_locale
 from flask_login import current_user
 
@@ -16,6 +16,7 @@ from app.conditions.cache import cached_page
 from app.conditions.content import Condition, index_letter
 from app.conditions.library import articles
 from app.conditions.review import MedicalReview, medical_review
+from app.links import external_url
 
 __all__ = ["articles"]  # app/intake imports articles from here
 
@@ -89,7 +90,7 @@ def _json_ld(article: Condition, review: MedicalReview) -> str:
             "alternateName": list(article.other_names),
             "description": article.summary,
         },
-        "url": url_for("conditions.condition", slug=article.slug, _external=True),
+        "url": external_url("conditions.condition", slug=article.slug),
     }
     if review.reviewer is not None:
         data["reviewedBy"] = {"@type": "Person", "name": review.reviewer}
@@ -99,14 +100,10 @@ def _json_ld(article: Condition, review: MedicalReview) -> str:
 
 @bp.get("/sitemap.xml")
 def sitemap():
-    pages = [
-        url_for("conditions.home", _external=True),
-        url_for("conditions.index", _external=True),
-        url_for("intake.new", _external=True),
-    ]
+    pages = [external_url("conditions.home"), external_url("conditions.index"), external_url("intake.new")]
     entries: list[tuple[str, str | None]] = [(url, None) for url in pages]
     entries += [
-        (url_for("conditions.condition", slug=c.slug, _external=True), c.last_reviewed.isoformat())
+        (external_url("conditions.condition", slug=c.slug), c.last_reviewed.isoformat())
         for c in articles().all()  # published articles only, whoever asks
     ]
     xml = render_template("conditions/sitemap.xml", entries=entries)
@@ -121,6 +118,6 @@ def robots():
         "Disallow: /queue/",
         "Disallow: /staff/",
         "Disallow: /login",
-        f"Sitemap: {url_for('conditions.sitemap', _external=True)}",
+        f"Sitemap: {external_url('conditions.sitemap')}",
     ]
     return Response("\n".join(lines) + "\n", mimetype="text/plain")

@@ -239,6 +239,11 @@ def _record_reply(
     return message
 
 
+def reply_just_sent(consultation: ConsultationRequest, text: str | None, now: datetime) -> Message | None:
+    """The patient's reply with this text stored moments ago (a second press of "Send"), if any."""
+    return _same_reply_just_sent(consultation, clean_text(text), now)
+
+
 def _same_reply_just_sent(consultation: ConsultationRequest, body: str, now: datetime) -> Message | None:
     db.session.refresh(consultation)
     replies = [m for m in consultation.messages if m.kind == PATIENT_REPLY]

@@ -11,6 +11,7 @@ Only cleaned JPEGs are kept (never an original upload), outside static/, under r
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -43,11 +44,24 @@ class PendingPhotos:
         self.store = LocalStorage(self.folder)
 
     def add(self, photo: CleanPhoto) -> str:
-        """Keep a checked photo; returns its id for the form."""
+        """Keep a checked photo; returns its id for the form.
+
+        All or nothing: when the disk is full or read-only (OSError), nothing of it stays behind.
+        """
         photo_id = new_key().removesuffix(".jpg")
-        self.store.save(f"{photo_id}.thumb.jpg", photo.thumbnail)
-        self.store.save(f"{photo_id}.jpg", photo.jpeg)  # written last: its presence means "complete"
+        try:
+            self.store.save(f"{photo_id}.thumb.jpg", photo.thumbnail)
+            self.store.save(f"{photo_id}.jpg", photo.jpeg)  # written last: its presence means "complete"
+        except OSError:
+            self.discard(photo_id)
+            raise
         return photo_id
+
+    def discard(self, photo_id: str) -> None:
+        """Remove one kept photo, as far as the disk allows (a failure here is not worth another)."""
+        for name in (f"{photo_id}.jpg", f"{photo_id}.thumb.jpg"):
+            with contextlib.suppress(OSError):
+                self.store.delete(name)
 
     def ids(self) -> list[str]:
         if not self.folder.is_dir():

@@ -11,6 +11,9 @@ Order of work, so that nothing a patient sent is ever half-kept:
 The form's one-time submission key is unique in the database, so a double click or a resent form
 finds the request the first one created instead of making a second one, even when both arrive at
 the same moment (the loser of the race gets an IntegrityError and is answered with the winner).
+
+"Lost your link?" is split in two: the request only writes a sealed row (ask_for_links), the same
+work for a known and an unknown address, and the worker does the lookup (send_requested_links).
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.consultations import assignment, audit, notify, uploads
@@ -30,10 +34,11 @@ from app.consultations.policies import Policies
 from app.consultations.states import Status
 from app.consultations.tiers import CURRENCY, Tier
 from app.extensions import db
-from app.models import ActorKind, AuditAction, ConsultationRequest, Payment, PaymentStatus, new_reference
+from app.models import ActorKind, AuditAction, ConsultationRequest, LinkRequest, Payment, PaymentStatus, new_reference
+from app.outbox import seal, unseal
 from app.photos import CleanPhoto
 from app.storage import PhotoStorage
-from app.timeutil import utcnow
+from app.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +230,59 @@ def _unused_reference() -> str:
         if taken is None:
             return reference
     return new_reference()  # the unique constraint has the last word; the caller retries
+
+
+# A request the worker could not handle is tried again this many times, then dropped (the patient
+# can ask again); one older than LINK_REQUEST_MAX_AGE is dropped unhandled (no worker ran for a day).
+LINK_REQUEST_ATTEMPTS = 5
+LINK_REQUEST_MAX_AGE = timedelta(days=1)
+
+
+def ask_for_links(email: str, *, address: str | None, now: datetime) -> None:
+    """'Lost your link?', the part done while the visitor waits: one row written, known address or not.
+
+    Looking the address up happens later, in the worker (send_requested_links), so the answer takes
+    the same path and the same time whether or not we have a request from that address.
+    """
+    db.session.add(LinkRequest(sealed_email=seal({"email": normalise_email(email)}), address=address, created_at=now))
+    db.session.commit()
+
+
+def send_requested_links(now: datetime | None = None, limit: int = 50) -> dict[str, int]:
+    """The worker's part: for each waiting request, new links for that address, emailed (resend_links).
+
+    Each row is taken by deleting it in the transaction that queues its email, so two workers never
+    handle one twice, and a failure puts it back for the next round.
+    """
+    moment = now or utcnow()
+    handled = 0
+    jobs = db.session.execute(select(LinkRequest).order_by(LinkRequest.id).limit(limit)).scalars().all()
+    db.session.commit()
+    for job in jobs:
+        job_id, sealed, address, attempts, created = job.id, job.sealed_email, job.address, job.attempts, job.created_at
+        taken = cast(CursorResult, db.session.execute(delete(LinkRequest).where(LinkRequest.id == job_id)))
+        if taken.rowcount != 1:  # another worker has it
+            db.session.rollback()
+            continue
+        email = unseal(sealed).get("email")
+        if not email or as_utc(moment) - as_utc(created) > LINK_REQUEST_MAX_AGE:
+            db.session.commit()  # unreadable (SECRET_KEY changed) or stale: dropped
+            continue
+        try:
+            resend_links(email, address=address)
+            db.session.commit()
+            handled += 1
+        except Exception as error:  # one request must not stop the others; only the type is logged
+            db.session.rollback()
+            log.error("lost link: a request could not be handled (%s)", type(error).__name__)
+            if attempts + 1 < LINK_REQUEST_ATTEMPTS:
+                db.session.execute(
+                    update(LinkRequest).where(LinkRequest.id == job_id).values(attempts=LinkRequest.attempts + 1)
+                )
+            else:
+                db.session.execute(delete(LinkRequest).where(LinkRequest.id == job_id))
+            db.session.commit()
+    return {"links": handled}
 
 
 def resend_links(email: str, *, address: str | None = None) -> int:

@@ -14,17 +14,29 @@ from datetime import datetime
 from typing import IO
 
 from flask_babel import gettext, ngettext
+from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import FileStorage
 
 from app.consultations.pending import PendingPhotos
 from app.models import Photo
-from app.photos import CleanPhoto, PhotoLimits, PhotoRejected, clean_photo
+from app.photos import (
+    HEAVY_PIXELS,
+    TOO_MANY_PIXELS_TOGETHER,
+    CleanPhoto,
+    PhotoLimits,
+    PhotoRejected,
+    clean_photo,
+    decode_cost,
+    release_memory,
+)
 from app.storage import PhotoStorage
 
 log = logging.getLogger(__name__)
 
-# Decoding is the expensive part: never decode more than this many files from one post.
-PROCESS_AT_MOST = 2
+PHOTOS_NOT_KEPT = _l(
+    "We could not keep your photos just now, so nothing has been sent yet. What you typed is still here: "
+    "please check it, add your photos again and press “Send” in a moment."
+)
 
 
 @dataclass
@@ -37,11 +49,25 @@ class PhotoBatch:
     def photos(self) -> list[CleanPhoto]:
         return [photo for _, photo in self.kept] + self.new
 
-    def keep_for_later(self, pending: PendingPhotos) -> None:
-        """The form goes back for corrections: keep the new photos that passed, so they need not be re-added."""
-        for photo in self.new:
-            self.kept.append((pending.add(photo), photo))
+    def keep_for_later(self, pending: PendingPhotos) -> bool:
+        """The form goes back for corrections: keep the new photos that passed, so they need not be re-added.
+
+        False when they could not be kept (the upload folder full or read-only): then none of this
+        post's photos is kept, nothing half-written stays, and the patient is asked to add them again.
+        """
+        added: list[tuple[str, CleanPhoto]] = []
+        try:
+            for photo in self.new:
+                added.append((pending.add(photo), photo))
+        except OSError as error:
+            for photo_id, _photo in added:
+                pending.discard(photo_id)
+            log.error("photos: could not keep a form's photos for its correction (%s)", type(error).__name__)
+            self.new = []
+            return False
+        self.kept.extend(added)
         self.new = []
+        return True
 
 
 def chosen_files(files: Iterable[FileStorage]) -> list[FileStorage]:
@@ -56,6 +82,12 @@ def collect(
     limits: PhotoLimits,
     max_photos: int,
 ) -> PhotoBatch:
+    """The post's photos: the ones kept from an earlier try, and the new uploads cleaned.
+
+    Decoding is the expensive part, so what the post may do is settled first, from the files'
+    headers alone: no more files than may be kept (MAX_PHOTOS), each one decodable, and all of them
+    together within MAX_PIXELS_PER_REQUEST. Only then is anything decoded, one file at a time.
+    """
     batch = PhotoBatch()
     wanted = list(dict.fromkeys(kept_ids))  # the order shown, without repeats
     pending.keep_only(wanted)
@@ -64,23 +96,47 @@ def collect(
         if photo is not None:
             batch.kept.append((photo_id, photo))
     uploads = chosen_files(files)
-    if len(batch.kept) + len(uploads) > PROCESS_AT_MOST * max_photos:
+    if len(batch.kept) + len(uploads) > max_photos:
         batch.errors.append(_too_many(max_photos))
         return batch
-    for number, upload in enumerate(uploads, start=1):
-        try:
-            batch.new.append(clean_photo(_read_limited(upload.stream, limits.max_bytes), limits))
-        except PhotoRejected as refused:
-            batch.errors.append(_named(upload, number, refused.reason))
+    decodable, pixels = _measure(uploads, limits, batch)
+    if pixels > limits.max_request_pixels:
+        batch.errors.append(str(TOO_MANY_PIXELS_TOGETHER))
+        return batch
+    try:
+        for number, upload in decodable:
+            try:
+                batch.new.append(clean_photo(_read_limited(upload.stream, limits.max_bytes), limits))
+            except PhotoRejected as refused:
+                batch.errors.append(_named(upload, number, refused.reason))
+    finally:
+        if pixels >= HEAVY_PIXELS:
+            release_memory()  # a worker keeps no memory from big decodes
     if not batch.photos and not batch.errors:
         batch.errors.append(gettext("Add at least one photo of the affected skin."))
-    elif len(batch.photos) > max_photos:
-        batch.errors.append(_too_many(max_photos))
     return batch
 
 
+def _measure(
+    uploads: list[FileStorage], limits: PhotoLimits, batch: PhotoBatch
+) -> tuple[list[tuple[int, FileStorage]], int]:
+    """The uploads worth decoding (numbered as the patient chose them) and the pixels that will take;
+    each one refused from its header alone gets its sentence in the batch's errors."""
+    decodable, pixels = [], 0
+    for number, upload in enumerate(uploads, start=1):
+        try:
+            pixels += decode_cost(_read_limited(upload.stream, limits.max_bytes), limits)
+        except PhotoRejected as refused:
+            batch.errors.append(_named(upload, number, refused.reason))
+            continue
+        decodable.append((number, upload))
+    return decodable, pixels
+
+
 def _read_limited(stream: IO[bytes], max_bytes: int) -> bytes:
-    # One byte over the limit is enough to know the file is too big; never read more.
+    """The upload's bytes, from its start (it is read twice: measured, then decoded).
+    One byte over the limit is enough to know the file is too big; never read more."""
+    stream.seek(0)
     return stream.read(max_bytes + 1)
 
 

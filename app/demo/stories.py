@@ -26,6 +26,7 @@ from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.orm import Session
 
 from app.consultations import conversation, staff_actions, submission
+from app.consultations.lateness import LateExplanation, LateReason, is_late
 from app.consultations.policies import Policies
 from app.demo import cases, store
 from app.demo.cases import DEMO_CASES, DemoCase, Story
@@ -131,13 +132,21 @@ def _do(
         case Step.CLAIM:
             staff_actions.claim(consultation, dermatologist, moment)
         case Step.ASK:
-            staff_actions.ask(consultation, dermatologist, cases.QUESTION_TEXT, moment)
+            staff_actions.ask(
+                consultation, dermatologist, cases.QUESTION_TEXT, moment, late=_why_late(consultation, moment)
+            )
         case Step.ANSWER:
-            staff_actions.answer(consultation, dermatologist, cases.answer_for(consultation.condition_slug), moment)
+            answer = cases.answer_for(consultation.condition_slug)
+            staff_actions.answer(consultation, dermatologist, answer, moment, late=_why_late(consultation, moment))
         case Step.PATIENT_REPLY:
             conversation.reply(consultation, cases.REPLY_TEXT, [], now=moment, policies=rules, storage=storage)
         case Step.RESOLVE:
             conversation.resolve(consultation, moment)
+
+
+def _why_late(consultation: ConsultationRequest, moment: datetime) -> LateExplanation | None:
+    """A late reply says why, as the queue asks a dermatologist to (the examples' late ones: workload)."""
+    return LateExplanation(LateReason.WORKLOAD) if is_late(consultation.due_at, moment) else None
 
 
 @contextmanager

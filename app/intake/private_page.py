@@ -231,8 +231,14 @@ def _csrf_valid() -> bool:
     return True
 
 
+def _reply_limit() -> str:
+    return current_app.config["SUBMIT_RATE_LIMIT"]
+
+
 @bp.post("/c/<token>/reply")
 @private_link_limit
+# A reply may carry photos, as a new request does, so it has the same budget (SUBMIT_RATE_LIMIT).
+@limiter.limit(_reply_limit)
 @csrf.exempt  # checked below instead, so an expired page gives the typed text back rather than an error page
 def reply(token: str):
     consultation = _consultation_for(token)
@@ -244,6 +250,9 @@ def reply(token: str):
         )
         lost = bool(uploads.chosen_files(request.files.getlist("photos")))
         return _show_page(consultation, token, 400, form=form, notice=notice, photos_lost=lost)
+    if conversation.patient_choices(consultation, utcnow(), policies().follow_up).reply is None:
+        # Settled before any photo is decoded: a request not waiting for the patient takes no reply.
+        return _no_reply_now(consultation, token, form)
     draft = _draft(consultation)
     batch = conversation.collect_reply_photos(
         request.files.getlist("photos"),
@@ -258,9 +267,25 @@ def reply(token: str):
         form.body.errors = [*form.body.errors, str(conversation.NOTHING_TO_SEND)]
         form_ok = False
     if not form_ok or batch.errors:
-        batch.keep_for_later(draft)
+        if not batch.keep_for_later(draft):  # the upload folder is full or read-only
+            return _photos_not_kept(consultation, token, form)
         return _show_page(consultation, token, 422, form=form)
     return _send_reply(consultation, token, form, batch, draft)
+
+
+def _no_reply_now(consultation: ConsultationRequest, token: str, form: ReplyForm):
+    """Not waiting for the patient: a second press of "Send" finds the first reply; anything else is refused."""
+    earlier = conversation.reply_just_sent(consultation, form.body.data, utcnow())
+    if earlier is not None:
+        flash(_sent_message(consultation), "success")
+        return _back_to_page(token, anchor=f"message-{earlier.id}")
+    lost = bool(uploads.chosen_files(request.files.getlist("photos")))
+    return _show_page(consultation, token, 409, form=form, notice=str(conversation.CANNOT_REPLY), photos_lost=lost)
+
+
+def _photos_not_kept(consultation: ConsultationRequest, token: str, form: ReplyForm):
+    notice = str(uploads.PHOTOS_NOT_KEPT)
+    return _show_page(consultation, token, 503, form=form, notice=notice, photos_lost=True)
 
 
 def _send_reply(consultation: ConsultationRequest, token: str, form: ReplyForm, batch, draft: PendingPhotos):
@@ -275,7 +300,8 @@ def _send_reply(consultation: ConsultationRequest, token: str, form: ReplyForm, 
             address=client_address(),
         )
     except PatientActionRefused as refused:
-        batch.keep_for_later(draft)
+        if not batch.keep_for_later(draft):  # the upload folder is full or read-only
+            return _photos_not_kept(consultation, token, form)
         return _show_page(consultation, token, 409, form=form, notice=str(refused))
     except (SQLAlchemyError, OSError) as error:
         # The type only: database errors can quote the values they failed on, and those are health data.

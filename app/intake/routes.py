@@ -7,9 +7,11 @@ and app.photos (checking photos) and app.consultations.pending (photos kept whil
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 
+from cryptography.fernet import Fernet, InvalidToken
 from flask import (
     abort,
     current_app,
@@ -35,6 +37,7 @@ from app.intake import bp
 from app.intake.forms import ConsultationForm, ResendLinkForm
 from app.intake.payment_forms import PaidConsultationForm
 from app.intake.private_page import no_store, private_image
+from app.links import external_url
 from app.models import AuditAction, ConsultationRequest, find_by_token, new_access_token
 from app.photos import ACCEPTED_MIME_TYPES, PhotoLimits
 from app.runtime import audit, client_address, policies
@@ -44,6 +47,8 @@ from app.timeutil import utcnow
 log = logging.getLogger(__name__)
 
 KEYS_IN_SESSION = 5  # forms open in a few tabs at once each keep their own key
+# The confirmation page shows the new private link for an hour after sending; the email keeps it.
+LINK_IN_SESSION_SECONDS = 3600
 
 
 def _submit_limit() -> str:
@@ -98,7 +103,8 @@ def new():
     form_ok = form.validate()
     form.photos.errors = list(form.photos.errors) + batch.errors
     if not form_ok or batch.errors:
-        batch.keep_for_later(pending)
+        if not batch.keep_for_later(pending):  # the upload folder is full or read-only
+            return _render_form(form, status=503, notice=str(uploads.PHOTOS_NOT_KEPT), photos_lost=True)
         return _render_form(form, status=422)
     return _store(form, key, batch, pending)
 
@@ -253,12 +259,33 @@ def form_expired(error: CSRFError):
 # --- After sending -------------------------------------------------------------------------------
 
 
+def _session_cipher() -> Fernet:
+    """Encrypts the private link kept in the session cookie (signed cookies are readable by anyone
+    who holds them: a shared computer, a backup of the browser profile, a proxy's log)."""
+    secret = current_app.config["SECRET_KEY"].encode("utf-8")
+    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"intake-session-link:" + secret).digest()))
+
+
+def _seal_link(token: str | None) -> str | None:
+    return _session_cipher().encrypt(token.encode("ascii")).decode("ascii") if token else None
+
+
+def _open_link(sealed: object) -> str | None:
+    if not isinstance(sealed, str) or not sealed:
+        return None
+    try:
+        return _session_cipher().decrypt(sealed.encode("ascii"), ttl=LINK_IN_SESSION_SECONDS).decode("ascii")
+    except (InvalidToken, UnicodeError, ValueError):
+        return None  # expired, or made with another SECRET_KEY: the email still has the link
+
+
 def _to_confirmation(consultation: ConsultationRequest, token: str | None):
-    """Remember the request for this browser (with its link when we just made it) and show it."""
+    """Remember the request for this browser (with its link, encrypted, when we just made it) and show it."""
     done = session.get("intake_done") or {}
+    sealed = _seal_link(token)
     if token is None and done.get("reference") == consultation.reference:
-        token = done.get("token")  # a double click from the same browser: the first post's link still holds
-    session["intake_done"] = {"reference": consultation.reference, "token": token}
+        sealed = done.get("link")  # a double click from the same browser: the first post's link still holds
+    session["intake_done"] = {"reference": consultation.reference, "link": sealed}
     return redirect(url_for("intake.received"), code=303)
 
 
@@ -270,13 +297,13 @@ def received():
         consultation = db.session.execute(
             select(ConsultationRequest).where(ConsultationRequest.reference == done["reference"])
         ).scalar_one_or_none()
-    token = done.get("token")
+    token = _open_link(done.get("link"))
     if consultation is not None and token and find_by_token(token) is not consultation:
         token = None  # the link was replaced since ('lost your link?'): only the email has the new one
     if consultation is not None:
         audit(AuditAction.VIEWED, consultation=consultation, patient=True, detail="confirmation")
         db.session.commit()
-    link = url_for("intake.private", token=token, _external=True) if consultation and token else None
+    link = external_url("intake.private", token=token) if consultation and token else None
     payment = payments.patient_payment(consultation, policies().payments) if consultation is not None else None
     html = render_template("intake/received.html", consultation=consultation, link=link, token=token, payment=payment)
     return no_store(make_response(html))
@@ -291,7 +318,9 @@ def received():
 def resend():
     form = ResendLinkForm()
     if form.validate_on_submit():
-        submission.resend_links(form.email.data, address=client_address())
+        # Only queued here: the lookup happens in the worker, so a known and an unknown address
+        # take the same path and time, and the answer cannot tell who is a patient.
+        submission.ask_for_links(form.email.data, address=client_address(), now=utcnow())
         # The same words whether or not the address is known: this page must not reveal who asked us.
         flash(
             gettext(

@@ -24,7 +24,7 @@ from app.models.consultation import (
     new_access_token,
     new_reference,
 )
-from app.models.outbox import FAILED, PENDING, SENT, OutboundEmail
+from app.models.outbox import FAILED, PENDING, SENT, LinkRequest, OutboundEmail
 from app.models.payment import (
     CheckoutSession,
     Payment,
@@ -37,7 +37,7 @@ from app.models.payment import (
 )
 from app.models.rota import EscalationStep, ExceptionKind, RotaException, WeeklyShift
 from app.models.saved_reply import SavedReply
-from app.models.user import ROLES, Role, User
+from app.models.user import ROLES, Role, SignInFailures, User
 
 __all__ = [
     "ANSWER",
@@ -64,6 +64,7 @@ __all__ = [
     "ConsultationRequest",
     "EscalationStep",
     "ExceptionKind",
+    "LinkRequest",
     "Message",
     "OutboundEmail",
     "PatientLink",
@@ -79,6 +80,7 @@ __all__ = [
     "RotaException",
     "SavedReply",
     "SessionStatus",
+    "SignInFailures",
     "User",
     "WeeklyShift",
     "find_by_token",

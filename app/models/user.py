@@ -6,9 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, Boolean, Integer, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy import false as sa_false
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import Model
 from app.models.types import UTCDateTime
@@ -35,8 +35,15 @@ class User(UserMixin, Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # No longer used: failures are counted per account and address (SignInFailures). Kept while an
+    # upgrade runs old and new processes side by side (docs/operations.md, Upgrades); drop later.
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Failed sign-ins are counted per account *and* address (SignInFailures): a stranger's guesses
+    # pause sign-in from the stranger's address only, never the dermatologist's own.
+    sign_in_failures: Mapped[list[SignInFailures]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
     # Bumped on password change or forced logout so that old sessions stop working.
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     totp_secret: Mapped[str | None] = mapped_column(String(64))
@@ -52,6 +59,11 @@ class User(UserMixin, Model):
     # The medical lead gets the last step of the escalation ladder (still overdue after
     # ESCALATE_AFTER_HOURS), on duty or not; any role may carry it.
     is_medical_lead: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+
+    @property
+    def paused_until(self) -> datetime | None:
+        """Until when sign-in is paused from some address (the latest such pause), for admins."""
+        return max((f.locked_until for f in self.sign_in_failures if f.locked_until is not None), default=None)
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
@@ -75,3 +87,24 @@ class User(UserMixin, Model):
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.role}>"
+
+
+class SignInFailures(Model):
+    """Failed sign-ins in a row for one account from one address (an IPv6 address counts by its /64).
+
+    The tenth pauses signing in to that account from that address for a while; the person's own
+    address is untouched, so a stranger guessing cannot keep them out. `source` is a keyed hash of
+    the address: this table never holds an address in clear.
+    """
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (UniqueConstraint("user_id", "source", name="uq_sign_in_failures_user_source"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(64))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(back_populates="sign_in_failures")

@@ -46,6 +46,9 @@ from app.runtime import audit, client_address, policies
 from app.storage import StorageError, photo_storage
 from app.timeutil import utcnow
 
+# 10,000 pages of 25 rows: beyond every queue a clinic will have.
+MAX_PAGE = 10_000
+
 
 def _me() -> User:
     return current_user._get_current_object()
@@ -59,6 +62,8 @@ def index():
         filter_name = "open"
     search = request.args.get("q", "").strip()[:40]
     page = request.args.get("page", 1, type=int) or 1
+    if page > MAX_PAGE:  # far past any queue; and a huge number would overflow the OFFSET
+        abort(404)
     result = queue_page(filter_name, current_user.id, page=page, search=search)
     if search and len(result.rows) == 1 and result.rows[0].reference == normalise_reference(search):
         # A whole reference (read out on the phone, say) goes straight to that request.

@@ -15,7 +15,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length, Optional
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
 from app import accounts
 from app.auth import totp
@@ -23,7 +23,7 @@ from app.auth.session import roles_required
 from app.consultations import rota
 from app.extensions import db
 from app.models import ROLES, Role, User
-from app.passwords import MIN_PASSWORD_LENGTH
+from app.passwords import MIN_PASSWORD_LENGTH, weakness
 from app.runtime import policies
 from app.staff import bp
 from app.staff.rota_forms import ExceptionForm, LeadForm, weekly_form_for, weekly_text
@@ -35,6 +35,14 @@ def role_choices() -> list[tuple[str, str]]:
     return [(role, labels.get(role, role)) for role in ROLES]
 
 
+def hard_to_guess(form: FlaskForm, field: PasswordField) -> None:
+    """Refuse common and repetitive passwords next to the field (the account rule checks again,
+    with the person's name and email)."""
+    problem = weakness(field.data or "", related=[form.data.get(name) or "" for name in ("name", "email")])
+    if problem is not None:
+        raise ValidationError(problem)
+
+
 class PasswordFields:
     password = PasswordField(
         _l("Password"),
@@ -43,6 +51,7 @@ class PasswordFields:
             Length(
                 min=MIN_PASSWORD_LENGTH, max=1000, message=_l("Use at least %(n)s characters.", n=MIN_PASSWORD_LENGTH)
             ),
+            hard_to_guess,
         ],
     )
     confirm = PasswordField(
@@ -109,7 +118,8 @@ def new_user():
             )
         except accounts.AccountError as error:
             db.session.rollback()
-            form.email.errors.append(str(error))
+            field = form.password if isinstance(error, accounts.WeakPassword) else form.email
+            field.errors.append(str(error))
         else:
             db.session.commit()
             flash(
@@ -235,6 +245,11 @@ def reset_password(user_id: int):
     form = PasswordForm()
     if not form.validate_on_submit():
         return render_edit(_account(user_id), 422, password_form=form)
+    person = _account(user_id)
+    problem = weakness(form.password.data, related=(person.email, person.name))
+    if problem is not None:  # their own name or email in it: said next to the field too
+        form.password.errors = [*form.password.errors, problem]
+        return render_edit(person, 422, password_form=form)
     password = form.password.data
     return _change(
         user_id,

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from app.consultations import refunds
 from app.consultations import staff_actions as actions
+from app.consultations.lateness import LateExplanation, LateReason
 from app.extensions import db
 from app.models import AuditEvent, Refund
 from app.outbox import render
@@ -63,7 +64,13 @@ def test_an_answer_in_time_is_not_refunded_and_a_late_one_is(client, standin):
             actions.claim(consultation, derm, T0)
         actions.answer(on_time, derm, actions.Answer("Eczema.", "Emollient."), T0 + timedelta(hours=11, minutes=59))
     with at(T0 + timedelta(hours=13)):
-        actions.answer(late, derm, actions.Answer("Eczema.", "Emollient."), T0 + timedelta(hours=13))
+        actions.answer(
+            late,
+            derm,
+            actions.Answer("Eczema.", "Emollient."),
+            T0 + timedelta(hours=13),
+            late=LateExplanation(LateReason.WORKLOAD),
+        )
         counts = run_worker(T0 + timedelta(hours=13))
     assert counts["late_refunds"] == 1 and counts["refunds_paid"] == 1
     (refund,) = refund_rows()

@@ -116,6 +116,7 @@ def production_app(tmp_path, monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "production-test-secret-key")
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'production.sqlite'}")
     monkeypatch.setenv("UPLOAD_DIR", str(tmp_path / "uploads"))
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://clinic.example")  # the only host production answers to
     app = create_app("production")
     with app.app_context():
         db.create_all()
@@ -142,6 +143,6 @@ def test_production_sends_hsts_and_secure_cookies(production_app):
 
 
 def test_production_moves_plain_http_to_https(production_app):
-    response = production_app.test_client().get("/conditions/acne")
+    response = production_app.test_client().get("/conditions/acne", base_url="http://clinic.example")
     assert response.status_code in (301, 302)
     assert response.location.startswith("https://")
