@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from app.consultations.clock import ResponsePolicy
+from app.consultations.triage import TriagePolicy
 from app.photos import PhotoLimits
 from app.timeutil import as_utc
 
@@ -23,6 +24,22 @@ class FollowUpPolicy:
 
     def until(self, answered_at: datetime | None) -> datetime | None:
         return None if answered_at is None else as_utc(answered_at) + timedelta(days=self.days)
+
+
+@dataclass(frozen=True)
+class CheckInPolicy:
+    """A dermatologist's "check back in N weeks": the weeks allowed, and how long the patient may reply
+    after the check-in email (CHECK_IN_REPLY_DAYS)."""
+
+    reply_days: int
+    min_weeks: int = 2
+    max_weeks: int = 12
+
+    def allows(self, weeks: int) -> bool:
+        return self.min_weeks <= weeks <= self.max_weeks
+
+    def reply_until(self, sent_at: datetime | None) -> datetime | None:
+        return None if sent_at is None else as_utc(sent_at) + timedelta(days=self.reply_days)
 
 
 @dataclass(frozen=True)
@@ -43,6 +60,8 @@ class Policies:
     alerts: StaffAlerts
     zone: ZoneInfo  # the clinic's time zone, in which times are shown
     upload_dir: str  # where photos kept for a form being corrected wait (always a local folder)
+    triage: TriagePolicy
+    check_ins: CheckInPolicy
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Policies:
@@ -58,4 +77,6 @@ class Policies:
             ),
             zone=ZoneInfo(str(config["DISPLAY_TIMEZONE"])),
             upload_dir=str(config["UPLOAD_DIR"]),
+            triage=TriagePolicy.from_config(config),
+            check_ins=CheckInPolicy(reply_days=int(config["CHECK_IN_REPLY_DAYS"])),
         )

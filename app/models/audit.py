@@ -37,6 +37,9 @@ class AuditAction(StrEnum):
     USER_UPDATED = "user_updated"
     TOTP_ENABLED = "totp_enabled"
     PURGED = "purged"
+    CHECK_IN_SENT = "check_in_sent"
+    CHECK_IN_CANCELLED = "check_in_cancelled"
+    FEEDBACK_GIVEN = "feedback_given"
 
 
 AUDIT_ACTIONS = tuple(AuditAction)
