@@ -66,6 +66,10 @@ def test_every_link_in_every_email_opens_a_real_page(app, client):
         notify.request_submitted(consultation, token, policies().alerts)  # confirmation and team alert
         db.session.commit()
         inbox.open_new_links()
+        urgent, urgent_token = make_consultation(created_at=T0, urgent=True, triage_level="today")
+        notify.request_submitted(urgent, urgent_token, policies().alerts)  # the urgent alert
+        db.session.commit()
+        inbox.open_new_links()
         actions.claim(consultation, derm, T0)
         actions.ask(consultation, derm, "Is it itchy?", T0)
         inbox.open_new_links()

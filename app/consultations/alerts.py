@@ -44,7 +44,7 @@ def check(policies: Policies, now: datetime | None = None) -> dict[str, int]:
         consultation = db.session.get(ConsultationRequest, request_id)
         if consultation is None or consultation.due_at is None or not consultation.is_open:
             continue  # answered or withdrawn since the list was read
-        state = clock_state(consultation.due_at, now, policies.response)
+        state = clock_state(consultation.due_at, now, policies.response, consultation.response_target_hours)
         if state == AT_RISK:
             queued = notify.sla_at_risk(consultation, policies.alerts)
         elif state == OVERDUE:

@@ -31,6 +31,14 @@ def active_dermatologists() -> list[User]:
     )
 
 
+def on_call_dermatologists() -> list[User]:
+    """The dermatologists alerted at once about an urgent request.
+
+    For now every active dermatologist; a duty rota replaces this one function.
+    """
+    return active_dermatologists()
+
+
 def staff_recipients(alerts: StaffAlerts, include_dermatologists: bool) -> list[tuple[str, str]]:
     """(email, language) pairs for staff alerts: STAFF_ALERT_EMAILS (in STAFF_ALERT_LANGUAGE), plus
     dermatologists if asked, each in the language they last used the app in."""
@@ -41,8 +49,21 @@ def staff_recipients(alerts: StaffAlerts, include_dermatologists: bool) -> list[
     return sorted(recipients.items())
 
 
+def urgent_recipients(alerts: StaffAlerts) -> list[tuple[str, str]]:
+    """(email, language) pairs for an urgent request: STAFF_ALERT_EMAILS and the on-call dermatologists."""
+    recipients = {email.lower(): alerts.language for email in alerts.emails}
+    for user in on_call_dermatologists():
+        recipients.setdefault(user.email.lower(), user.language or "en")
+    return sorted(recipients.items())
+
+
 def request_submitted(consultation: ConsultationRequest, token: str, alerts: StaffAlerts) -> None:
-    """Confirmation (with the private link) to the patient; a new-request alert to the team."""
+    """Confirmation (with the private link) to the patient; a new-request alert to the team.
+
+    An urgent request alerts staff and the on-call dermatologists at once with an urgent alert
+    instead: one email each, once (dedupe key per request and address); anyone else on the team
+    gets the ordinary new-request email.
+    """
     enqueue(
         consultation.patient_email,
         "request_received",
@@ -52,7 +73,26 @@ def request_submitted(consultation: ConsultationRequest, token: str, alerts: Sta
         dedupe_key=f"received:{consultation.id}",
         consultation=consultation,
     )
+    alerted = set()
+    if consultation.urgent:
+        for email, language in urgent_recipients(alerts):
+            enqueue(
+                email,
+                "urgent_request",
+                language=language,
+                context={
+                    "reference": consultation.reference,
+                    "link": staff_link(consultation),
+                    "hours": consultation.response_target_hours,
+                    "due_local": _local(consultation, alerts),
+                },
+                dedupe_key=_alert_key("urgent", consultation, email),
+                consultation=consultation,
+            )
+            alerted.add(email)
     for email, language in staff_recipients(alerts, include_dermatologists=True):
+        if email in alerted:
+            continue
         enqueue(
             email,
             "staff_new_request",
@@ -129,12 +169,16 @@ def _alert_key(kind: str, consultation: ConsultationRequest, email: str) -> str:
     return f"{kind}:{consultation.id}:{consultation.response_round}:sha256:{digest}"
 
 
-def _sla_context(consultation: ConsultationRequest, alerts: StaffAlerts) -> dict:
+def _local(consultation: ConsultationRequest, alerts: StaffAlerts) -> str:
     due = as_utc(consultation.due_at).astimezone(alerts.zone) if consultation.due_at is not None else None
+    return due.strftime("%Y-%m-%d %H:%M") if due is not None else ""
+
+
+def _sla_context(consultation: ConsultationRequest, alerts: StaffAlerts) -> dict:
     return {
         "reference": consultation.reference,
         "link": staff_link(consultation),
-        "due_local": due.strftime("%Y-%m-%d %H:%M") if due is not None else "",
+        "due_local": _local(consultation, alerts),
         "round": consultation.response_round,
     }
 

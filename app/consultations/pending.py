@@ -11,7 +11,9 @@ Only cleaned JPEGs are kept (never an original upload), outside static/, under r
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -43,11 +45,25 @@ class PendingPhotos:
         self.store = LocalStorage(self.folder)
 
     def add(self, photo: CleanPhoto) -> str:
-        """Keep a checked photo; returns its id for the form."""
+        """Keep a checked photo (and the slot it was sent in); returns its id for the form."""
         photo_id = new_key().removesuffix(".jpg")
         self.store.save(f"{photo_id}.thumb.jpg", photo.thumbnail)
+        if photo.area is not None:
+            slot = {"area": photo.area, "view": photo.view}
+            # A small note beside the photo (the store holds photos only); the folder exists by now.
+            (self.folder / f"{photo_id}.slot.json").write_text(json.dumps(slot), encoding="ascii")
         self.store.save(f"{photo_id}.jpg", photo.jpeg)  # written last: its presence means "complete"
         return photo_id
+
+    def slot(self, photo_id: str) -> tuple[int | None, str | None]:
+        """(area, view) of a kept photo sent in a guided slot, or (None, None)."""
+        if not PHOTO_ID_PATTERN.match(photo_id or ""):
+            return None, None
+        try:
+            slot = json.loads((self.folder / f"{photo_id}.slot.json").read_text(encoding="ascii"))
+            return int(slot["area"]), str(slot["view"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None, None
 
     def ids(self) -> list[str]:
         if not self.folder.is_dir():
@@ -63,9 +79,11 @@ class PendingPhotos:
         if not PHOTO_ID_PATTERN.match(photo_id or ""):
             return None
         try:
-            return from_stored(self.store.read(f"{photo_id}.jpg"), self.store.read(f"{photo_id}.thumb.jpg"))
+            photo = from_stored(self.store.read(f"{photo_id}.jpg"), self.store.read(f"{photo_id}.thumb.jpg"))
         except (StorageError, OSError):
             return None
+        area, view = self.slot(photo_id)
+        return dataclasses.replace(photo, area=area, view=view) if area is not None else photo
 
     def thumbnail(self, photo_id: str) -> bytes | None:
         if not PHOTO_ID_PATTERN.match(photo_id or ""):
@@ -82,6 +100,7 @@ class PendingPhotos:
             if photo_id not in wanted:
                 self.store.delete(f"{photo_id}.jpg")
                 self.store.delete(f"{photo_id}.thumb.jpg")
+                (self.folder / f"{photo_id}.slot.json").unlink(missing_ok=True)
 
     def clear(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -23,7 +23,7 @@ from datetime import date, datetime
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from app.consultations import audit, notify, uploads
+from app.consultations import audit, notify, triage, uploads
 from app.consultations.audit import Actor
 from app.consultations.clock import start_clock
 from app.consultations.policies import Policies
@@ -59,6 +59,8 @@ class PatientDetails:
     allergies: str | None = None
     history: list[str] = field(default_factory=list)
     history_notes: str | None = None
+    # The red-flag questions ticked (keys from content/triage.yaml); any of them makes the request urgent.
+    red_flags: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,7 @@ def _insert(
         created_at=now,
         updated_at=now,
     )
+    _mark_urgency(consultation, details, policies.triage)
     consultation.photos.extend(uploads.photo_rows(stored, now))
     token = consultation.issue_link(now)
     start_clock(consultation, now, policies.response)
@@ -162,6 +165,18 @@ def _insert(
     db.session.flush()  # a duplicate submission key fails here, before any email is queued
     notify.request_submitted(consultation, token, policies.alerts)
     return consultation, token
+
+
+def _mark_urgency(consultation: ConsultationRequest, details: PatientDetails, policy: triage.TriagePolicy) -> None:
+    """A red-flag answer the patient still sent makes the request urgent, with URGENT_TARGET_HOURS.
+
+    Runs after the request is built and before its clock starts, so the first round has the urgent target."""
+    assessment = triage.assess(details.red_flags, policy.questions)
+    consultation.urgent = assessment.urgent
+    consultation.triage_level = assessment.level
+    consultation.triage_flags = assessment.keys or None
+    # Whatever target the request would otherwise have (the clinic's, a tier's), urgent keeps its own.
+    consultation.response_target_hours = policy.target_hours(assessment, consultation.response_target_hours)
 
 
 def _unused_reference() -> str:

@@ -7,8 +7,9 @@ file, so the patient knows which photo to replace. Nothing here touches the data
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO
@@ -17,6 +18,7 @@ from flask_babel import gettext, ngettext
 from werkzeug.datastructures import FileStorage
 
 from app.consultations.pending import PendingPhotos
+from app.consultations.photo_views import Slot
 from app.models import Photo
 from app.photos import CleanPhoto, PhotoLimits, PhotoRejected, clean_photo
 from app.storage import PhotoStorage
@@ -37,6 +39,21 @@ class PhotoBatch:
     def photos(self) -> list[CleanPhoto]:
         return [photo for _, photo in self.kept] + self.new
 
+    def areas(self) -> set[int]:
+        """The guided areas that have at least one photo."""
+        return {photo.area for photo in self.photos if photo.area is not None}
+
+    def place(self, sites: Mapping[int, str]) -> None:
+        """Give every photo sent in an area's slot that area's body site (chosen once per area)."""
+
+        def placed(photo: CleanPhoto) -> CleanPhoto:
+            if photo.area is None:
+                return photo
+            return dataclasses.replace(photo, body_site=sites.get(photo.area))
+
+        self.kept = [(photo_id, placed(photo)) for photo_id, photo in self.kept]
+        self.new = [placed(photo) for photo in self.new]
+
     def keep_for_later(self, pending: PendingPhotos) -> None:
         """The form goes back for corrections: keep the new photos that passed, so they need not be re-added."""
         for photo in self.new:
@@ -55,7 +72,9 @@ def collect(
     pending: PendingPhotos,
     limits: PhotoLimits,
     max_photos: int,
+    slotted: Sequence[tuple[FileStorage, Slot]] = (),
 ) -> PhotoBatch:
+    """Kept photos plus new uploads: `files` without a slot, `slotted` each in its guided slot."""
     batch = PhotoBatch()
     wanted = list(dict.fromkeys(kept_ids))  # the order shown, without repeats
     pending.keep_only(wanted)
@@ -63,15 +82,20 @@ def collect(
         photo = pending.load(photo_id)
         if photo is not None:
             batch.kept.append((photo_id, photo))
-    uploads = chosen_files(files)
+    uploads: list[tuple[FileStorage, Slot | None]] = [(upload, slot) for upload, slot in slotted]
+    uploads += [(upload, None) for upload in chosen_files(files)]
     if len(batch.kept) + len(uploads) > PROCESS_AT_MOST * max_photos:
         batch.errors.append(_too_many(max_photos))
         return batch
-    for number, upload in enumerate(uploads, start=1):
+    for number, (upload, slot) in enumerate(uploads, start=1):
         try:
-            batch.new.append(clean_photo(_read_limited(upload.stream, limits.max_bytes), limits))
+            photo = clean_photo(_read_limited(upload.stream, limits.max_bytes), limits)
         except PhotoRejected as refused:
             batch.errors.append(_named(upload, number, refused.reason))
+            continue
+        if slot is not None:
+            photo = dataclasses.replace(photo, area=slot.area, view=slot.view)
+        batch.new.append(photo)
     if not batch.photos and not batch.errors:
         batch.errors.append(gettext("Add at least one photo of the affected skin."))
     elif len(batch.photos) > max_photos:
@@ -131,6 +155,9 @@ def photo_rows(
             bytes=photo.size,
             sha256=photo.sha256,
             created_at=now,
+            area=photo.area,
+            body_site=photo.body_site,
+            view=photo.view,
         )
         for photo, key, thumbnail_key in stored
     ]

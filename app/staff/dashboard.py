@@ -32,6 +32,8 @@ EMAIL_KINDS = {
     "patient_replied": _l("Patient replied (to the team)"),
     "sla_at_risk": _l("At-risk alert"),
     "sla_overdue": _l("Overdue escalation"),
+    "urgent_request": _l("Urgent request (to staff and on-call dermatologists)"),
+    "check_in_due": _l("Check-in (to the patient)"),
 }
 
 
