@@ -1,4 +1,4 @@
-"""`flask worker`: delivers the outbox and runs the 24-hour check in a loop.
+"""`flask worker`: delivers the outbox, runs the 24-hour check and sends due check-in emails in a loop.
 
 Several workers may run at once (on one machine or many): alerts are deduplicated and outbox
 rows are claimed before sending. SIGTERM or Ctrl+C lets the current round finish, then exits.
@@ -24,14 +24,17 @@ log = logging.getLogger("app.worker")
 
 
 def run_once() -> dict[str, int]:
-    """One round: queue due alerts first, so that they go out in the same round, then deliver."""
+    """One round: queue due alerts and check-in emails first, so that they go out in the same round, then deliver."""
     from app.consultations.alerts import check
+    from app.consultations.check_ins import send_due
     from app.outbox import deliver
     from app.runtime import policies
+    from app.timeutil import utcnow
 
     counts: dict[str, int] = {}
     steps: tuple[tuple[str, Callable[[], dict[str, int]]], ...] = (
         ("sla check", lambda: check(policies())),
+        ("check-ins", lambda: send_due(policies(), utcnow())),
         ("mail delivery", deliver),
     )
     for name, step in steps:
@@ -62,8 +65,11 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 def _log_counts(counts: dict[str, int]) -> None:
     log.info(
-        "worker: at risk %d, overdue %d, alerts queued %d; sent %d, retrying %d, failed %d, waiting %d",
-        *(counts.get(key, 0) for key in ("at_risk", "overdue", "emails", "sent", "retrying", "failed", "waiting")),
+        "worker: at risk %d, overdue %d, alerts queued %d, check-ins %d; sent %d, retrying %d, failed %d, waiting %d",
+        *(
+            counts.get(key, 0)
+            for key in ("at_risk", "overdue", "emails", "check_ins", "sent", "retrying", "failed", "waiting")
+        ),
     )
 
 

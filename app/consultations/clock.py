@@ -109,9 +109,7 @@ def time_left(due_at: datetime | None, now: datetime) -> timedelta | None:
     return as_utc(due_at) - as_utc(now)
 
 
-def clock_state(
-    due_at: datetime | None, now: datetime, policy: ResponsePolicy, target_hours: int | None = None
-) -> str:
+def clock_state(due_at: datetime | None, now: datetime, policy: ResponsePolicy, target_hours: int | None = None) -> str:
     """on_track, at_risk (policy.warning_for(target_hours) or less left), overdue (past due), or stopped.
 
     `target_hours`: the request's own target (ConsultationRequest.response_target_hours), if any."""
@@ -140,7 +138,11 @@ def round_outcome(due_at: datetime, stopped_at: datetime) -> str:
 
 
 def round_state(
-    due_at: datetime, stopped_at: datetime | None, now: datetime, policy: ResponsePolicy, target_hours: int | None = None
+    due_at: datetime,
+    stopped_at: datetime | None,
+    now: datetime,
+    policy: ResponsePolicy,
+    target_hours: int | None = None,
 ) -> str:
     """met/missed for a stopped round, otherwise the running clock's state."""
     if stopped_at is not None:

@@ -4,13 +4,14 @@ they never carry health data."""
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 
 from sqlalchemy import select
 
 from app.consultations.policies import StaffAlerts
 from app.extensions import db
 from app.links import LinkSpec, link
-from app.models import ANSWER, PATIENT_REPLY, QUESTION, ConsultationRequest, Message, User
+from app.models import ANSWER, PATIENT_REPLY, QUESTION, CheckIn, ConsultationRequest, Message, User
 from app.outbox import enqueue
 from app.timeutil import as_utc
 
@@ -132,6 +133,24 @@ def dermatologist_replied(consultation: ConsultationRequest, message: Message | 
         consultation=consultation,
     )
     if queued is None:  # already told about this message: the new link is not needed
+        consultation.links.pop()
+
+
+def check_in_due(consultation: ConsultationRequest, check_in: CheckIn, now: datetime) -> None:
+    """The dermatologist asked to hear how it goes: one email to the patient with a fresh private link.
+
+    The dedupe key is the check-in's, so a second call (another worker) queues nothing and drops its link."""
+    token = consultation.issue_link(now)
+    queued = enqueue(
+        consultation.patient_email,
+        "check_in_due",
+        language=consultation.language,
+        context={"reference": consultation.reference, "weeks": check_in.weeks, "lost_link": link("intake.resend")},
+        secret_context={"link": patient_link(token)},
+        dedupe_key=f"check-in:{check_in.id}",
+        consultation=consultation,
+    )
+    if queued is None:
         consultation.links.pop()
 
 

@@ -10,7 +10,7 @@ The total stays within MAX_PHOTOS, however the photos are spread over areas.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -133,13 +133,14 @@ def before_after(before: Sequence[Any], after: Sequence[Any]) -> list[BeforeAfte
     unused = list(before)
     pairs = []
     for later in sorted(after, key=lambda p: (p.area or 99, p.body_site or "", _view_rank(p), p.id or 0)):
-        match = _take(unused, lambda p: p.body_site == later.body_site and p.view == later.view and p.view)
+        match = _take(unused, later.body_site, later.view)
         pairs.append(BeforeAfter(later.body_site, later.view, match, later))
     return pairs
 
 
-def _take(photos: list[Any], wanted: Callable[[Any], Any]) -> Any | None:
+def _take(photos: list[Any], body_site: str | None, view: str | None) -> Any | None:
+    """The first unused earlier photo of this site and view (only photos sent in a slot match)."""
     for index, photo in enumerate(photos):
-        if wanted(photo):
+        if view and photo.view == view and photo.body_site == body_site:
             return photos.pop(index)
     return None

@@ -15,8 +15,9 @@ from datetime import datetime
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case
 
-from app.consultations import audit, clock, notify
+from app.consultations import audit, check_ins, clock, notify
 from app.consultations.audit import Actor
+from app.consultations.policies import CheckInPolicy
 from app.consultations.states import WORKABLE, Status, same_holder, sources, update_if
 from app.extensions import db
 from app.models import ANSWER, INTERNAL_NOTE, QUESTION, AuditAction, ConsultationRequest, Message, Role, User
@@ -141,9 +142,22 @@ def _take_turn(consultation: ConsultationRequest, author: User, new_status: Stat
 
 
 def answer(
-    consultation: ConsultationRequest, author: User, content: Answer, now: datetime, *, address: str | None = None
+    consultation: ConsultationRequest,
+    author: User,
+    content: Answer,
+    now: datetime,
+    *,
+    address: str | None = None,
+    check_in_weeks: int | None = None,
+    check_in_policy: CheckInPolicy | None = None,
 ) -> Message:
-    """The dermatologist's structured answer: stops the clock and tells the patient a reply is ready."""
+    """The dermatologist's structured answer: stops the clock and tells the patient a reply is ready.
+
+    With `check_in_weeks` (2-12), the patient is emailed that many weeks later to send new photos and say
+    how it is going (app.consultations.check_ins), in the same transaction as the answer."""
+    policy = check_in_policy or CheckInPolicy(reply_days=14)
+    if check_in_weeks and not policy.allows(check_in_weeks):
+        raise ActionRefused(_l("A check-in can be 2 to 12 weeks away."))
     _take_turn(consultation, author, Status.ANSWERED, now)
     message = Message(
         kind=ANSWER,
@@ -154,6 +168,10 @@ def answer(
         follow_up=content.follow_up.strip() or None,
         created_at=now,
     )
+    if check_in_weeks:
+        consultation.messages.append(message)
+        db.session.flush()  # the answer's id, which the check-in remembers
+        check_ins.schedule(consultation, message, author, check_in_weeks, now, policy)
     return _send_to_patient(consultation, author, message, AuditAction.ANSWERED, now, address)
 
 
@@ -174,7 +192,8 @@ def _send_to_patient(
     now: datetime,
     address: str | None,
 ) -> Message:
-    consultation.messages.append(message)
+    if message not in consultation.messages:
+        consultation.messages.append(message)
     clock.stop_clock(consultation, now, author)
     db.session.flush()  # the message id makes the email's dedupe key
     notify.dermatologist_replied(consultation, message)

@@ -217,11 +217,12 @@ def _photo_slots(form: ConsultationForm, kept: list[str], kept_slots: dict) -> d
     """What the guided photo step shows: the areas, each one's site, and kept photos in their slots."""
     areas = _max_areas()
     sites = photo_views.area_sites(request.form, areas, [key for key, _ in BODY_SITES]) if request.form else {}
-    in_slots: dict[tuple[int, str], list[str]] = {}
+    in_slots: dict[tuple[int, str], list[tuple[str, str]]] = {}
     for photo_id in kept:
         area, view = kept_slots.get(photo_id, (None, None))
         if area is not None and view is not None:
-            in_slots.setdefault((area, view), []).append(photo_id)
+            thumbnail = url_for("intake.pending_photo", photo_id=photo_id)
+            in_slots.setdefault((area, view), []).append((photo_id, thumbnail))
     filled = [area for area, _ in in_slots] + list(sites)
     return {
         "areas": areas,

@@ -282,7 +282,7 @@ class CheckIn(Model):
 
 
 class Feedback(Model):
-    """"Was this helpful?": one rating (1-5) and an optional comment per request, after an answer."""
+    """ "Was this helpful?": one rating (1-5) and an optional comment per request, after an answer."""
 
     __tablename__ = "feedback"
     __table_args__ = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectField, TextAreaField
+from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 LONG_TEXT = 5000
@@ -21,6 +22,15 @@ class AnswerForm(FlaskForm):
     )
     prescription_note = TextAreaField(_l("Prescription note"), validators=[Optional(), Length(max=LONG_TEXT)])
     follow_up = TextAreaField(_l("Follow-up advice"), validators=[Optional(), Length(max=LONG_TEXT)])
+    # --- Check back in N weeks (app.consultations.check_ins) ---
+    check_in_weeks = SelectField(
+        _l("Check back with the patient"),
+        coerce=int,
+        choices=[SelectChoice(0, _l("No check-in"))]
+        + [SelectChoice(weeks, _l("In %(num)s weeks", num=weeks)) for weeks in range(2, 13)],
+        default=0,
+        validators=[Optional()],
+    )
 
 
 class QuestionForm(FlaskForm):

@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import gettext
+from flask_babel import get_locale, gettext
 from flask_login import current_user
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
 from app.auth.session import roles_required
+from app.consultations import photo_views
 from app.consultations.staff_actions import (
     CLINICAL_ROLES,
     COORDINATOR_ROLES,
@@ -27,12 +28,20 @@ from app.consultations.staff_actions import (
     release,
 )
 from app.extensions import db
-from app.models import AuditAction, AuditEvent, ConsultationRequest, Message, Photo, User
+from app.intake.forms import BODY_SITES
+from app.models import PATIENT_REPLY, AuditAction, AuditEvent, ConsultationRequest, Message, Photo, User
 from app.queue import bp
-from app.queue.display import condition_title, countdown, countdown_formats, describe_age, status_labels
+from app.queue.display import (
+    condition_title,
+    countdown,
+    countdown_formats,
+    describe_age,
+    status_labels,
+    warning_hours,
+)
 from app.queue.forms import ActionForm, AnswerForm, NoteForm, QuestionForm, ReassignForm
 from app.queue.listing import FILTERS, normalise_reference, queue_page, tab_counts
-from app.runtime import audit
+from app.runtime import audit, policies
 from app.storage import StorageError, photo_storage
 from app.timeutil import utcnow
 
@@ -62,6 +71,7 @@ def index():
         counts=tab_counts(current_user.id),
         now=now,
         countdown=countdown,
+        warning_hours=warning_hours,
         describe_age=describe_age,
         condition_title=condition_title,
         formats=countdown_formats(),
@@ -77,6 +87,7 @@ def _load(reference: str) -> ConsultationRequest:
             selectinload(ConsultationRequest.photos),
             selectinload(ConsultationRequest.messages).selectinload(Message.author),
             selectinload(ConsultationRequest.claimed_by),
+            selectinload(ConsultationRequest.check_ins),
         )
     ).scalar_one_or_none()
     if consultation is None:
@@ -113,12 +124,42 @@ def _render_detail(consultation: ConsultationRequest, status: int = 200, kept: s
         action_form=ActionForm(),
         now=now,
         countdown=countdown,
+        warning_hours=warning_hours,
         describe_age=describe_age,
         condition_title=condition_title,
         formats=countdown_formats(),
         statuses=status_labels(),
+        **_case_views(consultation),
         **forms,
     ), status
+
+
+def _case_views(consultation: ConsultationRequest) -> dict:
+    """The red-flag answers in the reader's language, the photos grouped by area and view, and each
+    check-in reply's photos beside the first ones (before and after)."""
+    questions = policies().triage.questions
+    language = str(get_locale() or "en")
+    red_flags = []
+    for key in consultation.triage_flags or []:
+        question = questions.get(key)
+        red_flags.append((question.text(language), question.level) if question else (key, None))
+    first = [p for p in consultation.photos if p.message_id is None]
+    replies = {m.id for m in consultation.messages if m.kind == PATIENT_REPLY}
+    comparisons = {
+        check_in.reply_id: photo_views.before_after(
+            first, [p for p in consultation.photos if p.message_id == check_in.reply_id]
+        )
+        for check_in in consultation.check_ins
+        if check_in.reply_id in replies
+    }
+    return {
+        "red_flags": red_flags,
+        "photo_groups": photo_views.group(first),
+        "site_labels": dict(BODY_SITES),
+        "view_labels": photo_views.VIEW_LABELS,
+        "check_in_replies": {c.reply_id: c for c in consultation.check_ins if c.reply_id is not None},
+        "comparisons": comparisons,
+    }
 
 
 @bp.get("/<reference>")
@@ -188,9 +229,10 @@ def answer_request(reference: str):
         prescription_note=form.prescription_note.data or "",
         follow_up=form.follow_up.data or "",
     )
+    weeks = form.check_in_weeks.data or None
     return _act(
         reference,
-        lambda c: answer(c, _me(), content, utcnow()),
+        lambda c: answer(c, _me(), content, utcnow(), check_in_weeks=weeks, check_in_policy=policies().check_ins),
         gettext("Your answer is on the patient's page, and we have emailed them that it is ready."),
         "answer_form",
     )
