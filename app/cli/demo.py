@@ -398,6 +398,9 @@ class DraftRequest:
     """
 
     def __init__(self, **fields: object) -> None:
+        # Columns the clock functions read: a demo request is routine, with the clinic's target.
+        self.response_target_hours = None
+        self.urgent = False
         self.__dict__.update(fields)
         self.clocks: list[ResponseClock] = []
         self.messages: list[dict] = []
