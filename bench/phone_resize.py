@@ -30,7 +30,7 @@ def _photos(folder: Path) -> list[Path]:
     from bench.photos import camera_jpeg, camera_photo
 
     paths = []
-    for number, view in enumerate(VIEWS, start=1):
+    for number in range(1, len(VIEWS) + 1):
         path = folder / f"IMG_50{number:02d}.jpg"
         path.write_bytes(camera_jpeg(camera_photo(seed=12 + number), mark=number))
         paths.append(path)
