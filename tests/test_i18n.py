@@ -209,6 +209,8 @@ def test_every_email_reads_differently_in_lithuanian(app, template):
         "due_local": "2026-11-25 14:00",
         "is_question": False,
         "round": 1,
+        "hours": 4,
+        "weeks": 6,
     }
     rendered = {}
     for language in ("en", "lt"):
