@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import ConsultationRequest, OutboundEmail
+from tests.e2e.helpers import AccessibilityReport
 from tests.e2e.test_patient_journey import PHONE, fill_in_the_form, unexpected
 
 pytestmark = pytest.mark.e2e
@@ -132,6 +133,9 @@ def test_a_red_flag_shows_the_advice_before_anything_is_uploaded_and_the_patient
     expect(panel).to_be_focused()
     expect(panel.get_by_role("link", name="Call 112")).to_have_attribute("href", "tel:112")
     assert posts == []  # nothing sent yet
+    report = AccessibilityReport()
+    report.check(page, "red-flag advice before sending (phone)")
+    report.assert_clean()
 
     panel.get_by_role("button", name="Send my request anyway").click()
     expect(page).to_have_url(f"{live_server.url}/consultation/received")

@@ -80,8 +80,8 @@ def test_patient_switches_to_lithuanian_and_sends_photos(live_server, page, tmp_
     assert fits_width(page)
 
     fill_in_the_form_in_lithuanian(page)
-    page.get_by_label("Iš toliau").set_input_files(str(sideways))
-    page.get_by_label("Iš arti").set_input_files(str(close_up))
+    page.get_by_label("Iš toliau · 1 sritis").set_input_files(str(sideways))
+    page.get_by_label("Iš arti · 1 sritis").set_input_files(str(close_up))
     expect(page.locator(".slot-preview .photo-preview")).to_have_count(2)
     expect(page.locator(".slot-preview").get_by_role("button", name=re.compile("Pašalinti")).first).to_be_visible()
     page.get_by_role("button", name="Siųsti dermatologui").click()
