@@ -16,6 +16,7 @@ from sqlalchemy import select
 from app.consultations import notify
 from app.consultations import staff_actions as actions
 from app.consultations.alerts import check
+from app.consultations.check_ins import send_due
 from app.extensions import db
 from app.models import OutboundEmail
 from app.outbox import render
@@ -75,7 +76,14 @@ def test_every_link_in_every_email_opens_a_real_page(app, client):
         inbox.open_new_links()
         assert client.post(f"/c/{token}/reply", data={"body": "Yes, at night."}).status_code == 303
         inbox.open_new_links()
-        actions.answer(consultation, derm, actions.Answer("Eczema.", "Emollient twice a day."), T0)
+        actions.answer(
+            consultation,
+            derm,
+            actions.Answer("Eczema.", "Emollient twice a day."),
+            T0,
+            check_in_weeks=2,
+            check_in_policy=policies().check_ins,
+        )
         inbox.open_new_links()
         assert client.post("/consultation/link", data={"email": consultation.patient_email}).status_code in (200, 303)
         inbox.open_new_links()
@@ -84,5 +92,8 @@ def test_every_link_in_every_email_opens_a_real_page(app, client):
         with time_machine.travel(T0 + timedelta(hours=hours), tick=False):
             check(policies())
             inbox.open_new_links()
+    with time_machine.travel(T0 + timedelta(weeks=2, hours=1), tick=False):
+        send_due(policies(), T0 + timedelta(weeks=2, hours=1))  # the check-in email, with a fresh link
+        inbox.open_new_links()
     kinds = {path.stem for path in TEMPLATES.glob("*.txt")} - {"base"}
     assert inbox.templates == kinds, "a kind of email was never produced"
