@@ -57,6 +57,10 @@ class Config:
 
     RESPONSE_TARGET_HOURS = 24
     SLA_WARNING_HOURS = 4
+    # A request whose red-flag answers mean "do not wait" (content/triage.yaml) is urgent: it has
+    # this target instead, and is at risk in the last quarter of it (see clock.warning_for).
+    URGENT_TARGET_HOURS = 4
+    TRIAGE_FILE = str(BASE_DIR / "content" / "triage.yaml")
     SLA_CALENDAR = "calendar"  # "calendar": every hour counts; "clinic": opening hours only
     CLINIC_OPENING_HOUR = 8
     CLINIC_CLOSING_HOUR = 20
@@ -143,6 +147,9 @@ class Config:
     # Where Stripe's payment page lives: the form that sends a patient there must be allowed to (CSP form-action).
     STRIPE_CHECKOUT_ORIGIN = "https://checkout.stripe.com"
 
+    # A dermatologist may ask to hear back in 2-12 weeks; the patient may reply for this many days
+    # after the check-in email (the follow-up window, opened again).
+    CHECK_IN_REPLY_DAYS = 14
     PROXY_FIX_HOPS = 0
     # True: every staff account must set up an authenticator app (asked for at the next sign-in).
     REQUIRE_TOTP = False
@@ -394,6 +401,9 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "AUTO_ASSIGN": (lambda v: isinstance(v, bool), "true or false"),
     "ROTA_HOLIDAYS_OFF": (lambda v: isinstance(v, bool), "true or false"),
     "WEEKLY_SUMMARY": (lambda v: isinstance(v, bool), "true or false"),
+    "URGENT_TARGET_HOURS": (_whole(1, 24 * 14), "a whole number of hours from 1 to 336"),
+    "TRIAGE_FILE": (lambda v: isinstance(v, str) and Path(v).is_file(), "the path of the red-flag questions file"),
+    "CHECK_IN_REPLY_DAYS": (_whole(1, 365), "a whole number of days from 1 to 365"),
     "LANGUAGES": (_languages, f"a comma-separated list of {', '.join(SUPPORTED_LANGUAGES)}"),
     "STAFF_ALERT_LANGUAGE": (lambda v: v in SUPPORTED_LANGUAGES, " or ".join(SUPPORTED_LANGUAGES)),
     "BABEL_DEFAULT_LOCALE": (lambda v: v in SUPPORTED_LANGUAGES, " or ".join(SUPPORTED_LANGUAGES)),
@@ -449,6 +459,12 @@ def validate(settings: Mapping[str, Any]) -> None:
             "SLA_WARNING_HOURS",
             settings["SLA_WARNING_HOURS"],
             f"fewer hours than RESPONSE_TARGET_HOURS ({settings['RESPONSE_TARGET_HOURS']})",
+        )
+    if settings.get("URGENT_TARGET_HOURS", 1) > settings["RESPONSE_TARGET_HOURS"]:
+        raise ConfigError(
+            "URGENT_TARGET_HOURS",
+            settings["URGENT_TARGET_HOURS"],
+            f"no more hours than RESPONSE_TARGET_HOURS ({settings['RESPONSE_TARGET_HOURS']}): urgent is faster",
         )
     for name in ("STAFF_ALERT_LANGUAGE", "BABEL_DEFAULT_LOCALE"):
         if settings[name] not in settings["LANGUAGES"]:

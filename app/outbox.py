@@ -57,6 +57,8 @@ class EmailTemplate(StrEnum):
     REQUEST_ASSIGNED = "request_assigned"  # to the dermatologist a request was given to
     COVERAGE_GAP = "coverage_gap"  # to staff: a breach nobody on the rota can prevent
     WEEKLY_SUMMARY = "weekly_summary"  # to staff, every Monday
+    URGENT_REQUEST = "urgent_request"  # to staff and on-call dermatologists: a red-flag request
+    CHECK_IN_DUE = "check_in_due"  # to the patient: the dermatologist asked to hear back
     PAYMENT_RECEIPT = "payments/receipt"
     PAYMENT_REMINDER = "payments/reminder"  # saved but unpaid: a link to pay
     REFUND_ISSUED = "payments/refund"

@@ -83,12 +83,19 @@ class PhotoLimits:
 
 @dataclass(frozen=True)
 class CleanPhoto:
-    """A photo ready to store: a metadata-free JPEG and its thumbnail."""
+    """A photo ready to store: a metadata-free JPEG and its thumbnail.
+
+    `area`, `view` and `body_site` are what the patient said the photo shows, when it was sent in a
+    guided slot (see app.consultations.photo_views); the pipeline never sets or reads them.
+    """
 
     jpeg: bytes
     thumbnail: bytes
     width: int
     height: int
+    area: int | None = None
+    view: str | None = None
+    body_site: str | None = None
 
     @property
     def size(self) -> int:

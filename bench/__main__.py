@@ -9,10 +9,16 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import photos, queue_page, report, stalled_mail, throughput
+from bench import phone_resize, photos, queue_page, report, stalled_mail, throughput
 from bench.common import Figure, NotRun, machine_facts, not_run
 
-BENCHMARKS = {"throughput": throughput, "queue": queue_page, "photos": photos, "mail": stalled_mail}
+BENCHMARKS = {
+    "throughput": throughput,
+    "queue": queue_page,
+    "photos": photos,
+    "phone": phone_resize,
+    "mail": stalled_mail,
+}
 
 
 def _run_one(name: str, module, scratch: Path) -> list[Figure]:

@@ -36,6 +36,12 @@ WHY_MISSED = {
         "tab counts over the open requests. A ratio above the goal points at a query whose cost grows with the "
         "table: look for a missing index or a count over all requests."
     ),
+    "Bytes posted per 12 MP photo": (
+        "static/js/photo-prep.js resizes a photo larger than PHOTO_MAX_EDGE and re-encodes it as JPEG at quality "
+        "0.85 before the upload. A ratio above the goal means the browser sent the originals (the script did not "
+        "run, createImageBitmap failed to decode them, or the re-encode came out larger and the original was kept): "
+        "look at the sizes in the detail, and at PHOTO_MAX_EDGE, which sets how many pixels go up."
+    ),
     "Submit latency": (
         "Submitting writes outbox rows in the request's own transaction and never talks to the mail server, so a "
         "ratio above the goal means either a request path that sends mail itself, or the worker holding the SQLite "
@@ -103,7 +109,7 @@ Raw numbers:
 - `make bench` installs Debian's `wrk` when it is missing and it may (scripts/ensure-wrk.sh), then runs
   everything in a temporary folder (its own SQLite files and upload folders; instance/ is never touched).
 - `.venv/bin/python -m bench --only queue,photos` runs some benchmarks and prints their rows without
-  rewriting this file. Names: throughput, queue, photos, mail.
+  rewriting this file. Names: throughput, queue, photos, phone, mail.
 - A benchmark that cannot run here (no `wrk`, a part of the app not built yet) shows
   "not run: <reason>" in its row instead of stopping the others.
 - The run takes about 3 minutes on 2 cores. Other work on the machine shifts the absolute times more than the

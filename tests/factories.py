@@ -192,6 +192,7 @@ def intake_answers(**overrides) -> dict:
         "allergies": "Penicillin",
         "history": ["family_psoriasis", "smoking"],
         "history_notes": "Stopped smoking last year.",
+        "red_flags": ["none"],
         "consent_health_data": "y",
         "consent_terms": "y",
     }

@@ -235,6 +235,8 @@ def test_staff_see_every_article_in_each_language_overdue_first(client, content,
     for label in ("Overdue", "Due within 30 days", "Awaiting first medical review", "Draft"):
         assert f">{label}</span>" in page
     assert 'href="/staff/articles"' in page  # the navigation links to it
+    # The red-flag questions are reviewed like the articles, and listed with them.
+    assert "red-flag questions on the consultation form (content/triage.yaml) were last reviewed on" in page
 
 
 def test_the_review_list_counts_days_in_the_clinics_time_zone(client, content):

@@ -18,6 +18,7 @@ from app.consultations import assignment, forecast, notify, rota, summary
 from app.consultations import staff_actions as actions
 from app.consultations.alerts import check
 from app.consultations.audit import Actor
+from app.consultations.check_ins import send_due
 from app.consultations.submission import send_requested_links
 from app.extensions import db
 from app.models import OutboundEmail
@@ -69,12 +70,23 @@ def test_every_link_in_every_email_opens_a_real_page(app, client, monkeypatch):
         notify.request_submitted(consultation, token, policies().alerts)  # confirmation and team alert
         db.session.commit()
         inbox.open_new_links()
+        urgent, urgent_token = make_consultation(created_at=T0, urgent=True, triage_level="today")
+        notify.request_submitted(urgent, urgent_token, policies().alerts)  # the urgent alert
+        db.session.commit()
+        inbox.open_new_links()
         actions.claim(consultation, derm, T0)
         actions.ask(consultation, derm, "Is it itchy?", T0)
         inbox.open_new_links()
         assert client.post(f"/c/{token}/reply", data={"body": "Yes, at night."}).status_code == 303
         inbox.open_new_links()
-        actions.answer(consultation, derm, actions.Answer("Eczema.", "Emollient twice a day."), T0)
+        actions.answer(
+            consultation,
+            derm,
+            actions.Answer("Eczema.", "Emollient twice a day."),
+            T0,
+            check_in_weeks=2,
+            check_in_policy=policies().check_ins,
+        )
         inbox.open_new_links()
         assert client.post("/consultation/link", data={"email": consultation.patient_email}).status_code in (200, 303)
         send_requested_links()  # the worker's part
@@ -100,6 +112,9 @@ def test_every_link_in_every_email_opens_a_real_page(app, client, monkeypatch):
     monday_morning = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)  # 08:00 in Vilnius
     with time_machine.travel(monday_morning, tick=False):
         summary.send_weekly(settings, monday_morning)
+        inbox.open_new_links()
+    with time_machine.travel(T0 + timedelta(weeks=2, hours=1), tick=False):
+        send_due(policies(), T0 + timedelta(weeks=2, hours=1))  # the check-in email, with a fresh link
         inbox.open_new_links()
     kinds = {path.stem for path in TEMPLATES.glob("*.txt")} - {"base"}
     assert inbox.templates == kinds, "a kind of email was never produced"

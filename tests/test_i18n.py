@@ -229,6 +229,7 @@ def test_every_email_reads_differently_in_lithuanian(app, template):
         "dermatologists": [["Dr Rūta Jonaitė", 7, 1, 6, 5.5], ["", 0, 1, 0, None]],
         "late_reasons": [["workload", 1], ["none", 1]],
         "ratings": {"count": 3, "average": 4.7, "by_dermatologist": []},
+        "weeks": 6,
     }
     rendered = {}
     for language in ("en", "lt"):

@@ -73,7 +73,10 @@ def test_form_asks_everything_with_labels_and_photo_guidance(client):
         assert label in page
     assert 'for="full_name"' in page and 'enctype="multipart/form-data"' in page
     assert 'accept="image/jpeg,image/png,image/webp,image/heic,image/heif"' in page
-    assert 'capture="environment"' in page
+    # Guided photos: three labelled slots per area, each with its drawing and hint, and a site per area.
+    for view in ("far", "medium", "close"):
+        assert f'name="photo-1-{view}"' in page and f"img/views/{view}.svg" in page
+    assert 'name="area-1-site"' in page and "Add another area" in page
     assert "One close-up" in page and "One from a distance" in page and "Good light" in page
     assert len(key) >= 43
     assert "<script>" not in page and 'style="' not in page  # CSP: no inline script or style
@@ -241,7 +244,7 @@ def test_bad_file_is_refused_on_the_form_and_nothing_is_stored(app, client, kind
     text = page_text(response)
     error = re.search(r'<div class="error" id="photos-error">(.*?)</div>', text, re.S).group(1)
     assert f"“{name}”" in error and reason in error
-    assert 'aria-describedby="photos-help photos-error"' in text
+    assert 'data-photo-area="1" aria-describedby="photos-help photos-error"' in text
     assert request_count() == 0
     assert stored_files(upload_dir(app)) == []
     assert db.session.execute(select(func.count(OutboundEmail.id))).scalar_one() == 0

@@ -60,7 +60,10 @@ def test_one_round_queues_the_alerts_and_delivers_them(mail_app, mail_server, ca
     subject = header(mail_server.messages[0], "Subject")
     assert subject.startswith(f"At risk: {reference} needs a reply by")
     worker_lines = [r.getMessage() for r in caplog.records if r.name == "app.worker"]
-    assert "worker: at risk 1, overdue 0, alerts queued 1; sent 1, retrying 0, failed 0, waiting 0" in worker_lines
+    assert (
+        "worker: at risk 1, overdue 0, alerts queued 1, check-ins 0; sent 1, retrying 0, failed 0, waiting 0"
+        in worker_lines
+    )
     logged = caplog.text
     assert "@" not in logged and reference not in logged and "Jane" not in logged
 

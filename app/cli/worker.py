@@ -1,4 +1,5 @@
-"""`flask worker`: runs the 24-hour check, answers "lost your link?" requests and delivers the outbox, in a loop.
+"""`flask worker`: runs the 24-hour check, answers "lost your link?" requests, sends due check-in
+emails and delivers the outbox, in a loop.
 
 Several workers may run at once (on one machine or many): alerts are deduplicated and outbox
 rows are claimed before sending. SIGTERM or Ctrl+C lets the current round finish, then exits.
@@ -25,12 +26,13 @@ log = logging.getLogger("app.worker")
 
 def run_once() -> dict[str, int]:
     """One round: offer waiting requests to whoever is on duty (AUTO_ASSIGN), so that alerts reach the
-    new holder; queue due alerts, requested links, the coverage forecast's gap alerts, the weekly
-    summary and, with paid consultations, the money (unpaid requests, refunds), so that their emails
-    go out in the same round; then deliver."""
+    new holder; queue due alerts, requested links, check-in emails, the coverage forecast's gap alerts,
+    the weekly summary and, with paid consultations, the money (unpaid requests, refunds), so that
+    their emails go out in the same round; then deliver."""
     from app.consultations import payments
     from app.consultations.alerts import check
     from app.consultations.assignment import offer_waiting
+    from app.consultations.check_ins import send_due
     from app.consultations.forecast import alert_gaps
     from app.consultations.submission import send_requested_links
     from app.consultations.summary import send_weekly
@@ -46,6 +48,7 @@ def run_once() -> dict[str, int]:
         ("coverage forecast", lambda: alert_gaps(policies(), utcnow())),
         ("weekly summary", lambda: send_weekly(policies(), utcnow())),
         ("lost links", send_requested_links),
+        ("check-ins", lambda: send_due(policies(), utcnow())),
         ("mail delivery", deliver),
     )
     for name, step in steps:
@@ -76,8 +79,11 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 def _log_counts(counts: dict[str, int]) -> None:
     log.info(
-        "worker: at risk %d, overdue %d, alerts queued %d; sent %d, retrying %d, failed %d, waiting %d",
-        *(counts.get(key, 0) for key in ("at_risk", "overdue", "emails", "sent", "retrying", "failed", "waiting")),
+        "worker: at risk %d, overdue %d, alerts queued %d, check-ins %d; sent %d, retrying %d, failed %d, waiting %d",
+        *(
+            counts.get(key, 0)
+            for key in ("at_risk", "overdue", "emails", "check_ins", "sent", "retrying", "failed", "waiting")
+        ),
     )
     if "late_refunds" in counts:  # paid consultations are on
         log.info(

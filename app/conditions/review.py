@@ -22,6 +22,7 @@ from app.conditions.content import Condition
 from app.conditions.library import articles
 from app.extensions import db
 from app.models import ROLES, User
+from app.runtime import policies
 from app.timeutil import local, utcnow
 
 # "Due soon" on the staff list: this many days or fewer before the next review date.
@@ -122,5 +123,10 @@ def review_list():
     today = local(utcnow()).date()
     rows = review_rows(versions, dermatologist_names(_accounts(versions)), today)
     return render_template(
-        "conditions/review_list.html", rows=rows, today=today, states=ReviewState, due_soon_days=DUE_SOON_DAYS
+        "conditions/review_list.html",
+        rows=rows,
+        today=today,
+        states=ReviewState,
+        due_soon_days=DUE_SOON_DAYS,
+        triage=policies().triage.questions,  # the red-flag questions are reviewed like the articles
     )

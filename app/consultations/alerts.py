@@ -111,7 +111,7 @@ def check(policies: Policies, now: datetime | None = None) -> dict[str, int]:
         consultation = db.session.get(ConsultationRequest, request_id)
         if consultation is None or consultation.due_at is None or not consultation.is_open:
             continue  # answered or withdrawn since the list was read
-        state = clock_state(consultation.due_at, now, policies.response)
+        state = clock_state(consultation.due_at, now, policies.response, consultation.response_target_hours)
         for step in steps_due(state, consultation.due_at, now, policies):
             if step_taken(consultation, step):
                 continue

@@ -30,6 +30,18 @@ class ResponsePolicy:
     warning_hours: int
     calendar: ClinicCalendar | None = None
 
+    def warning_for(self, target_hours: int | None = None) -> timedelta:
+        """How long before the due moment a clock is at risk.
+
+        A request with its own target shorter than the clinic's (an urgent request: 4 hours) is at risk
+        in the last quarter of it (1 hour), never earlier than SLA_WARNING_HOURS; otherwise
+        SLA_WARNING_HOURS, as for every routine request.
+        """
+        warning = timedelta(hours=self.warning_hours)
+        if target_hours and target_hours < self.target_hours:
+            return min(warning, timedelta(hours=target_hours) / 4)
+        return warning
+
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ResponsePolicy:
         clinic = config.get("SLA_CALENDAR") == CLINIC_CALENDAR
@@ -53,7 +65,9 @@ def start_clock(consultation: ConsultationRequest, now: datetime, policy: Respon
     due = due_time(now, policy, consultation.response_target_hours)
     if consultation.response_round is None:  # a new, unsaved request: the column default is not set yet
         consultation.response_round = 1
-    clock = ResponseClock(round=consultation.response_round, started_at=now, due_at=due)
+    clock = ResponseClock(
+        round=consultation.response_round, started_at=now, due_at=due, urgent=bool(consultation.urgent)
+    )
     consultation.clocks.append(clock)
     consultation.clock_started_at = now
     consultation.due_at = due
@@ -100,8 +114,10 @@ def time_left(due_at: datetime | None, now: datetime) -> timedelta | None:
     return as_utc(due_at) - as_utc(now)
 
 
-def clock_state(due_at: datetime | None, now: datetime, policy: ResponsePolicy) -> str:
-    """on_track, at_risk (warning_hours or less left), overdue (past due), or stopped (no clock)."""
+def clock_state(due_at: datetime | None, now: datetime, policy: ResponsePolicy, target_hours: int | None = None) -> str:
+    """on_track, at_risk (policy.warning_for(target_hours) or less left), overdue (past due), or stopped.
+
+    `target_hours`: the request's own target (ConsultationRequest.response_target_hours), if any."""
     if due_at is None:
         return STOPPED
     remaining = time_left(due_at, now)
@@ -110,7 +126,7 @@ def clock_state(due_at: datetime | None, now: datetime, policy: ResponsePolicy) 
     if policy.calendar is not None:
         # The clinic calendar warns by opening hours left, so the alert comes while someone can act.
         remaining = policy.calendar.working_time_between(as_utc(now), as_utc(due_at))
-    if remaining <= timedelta(hours=policy.warning_hours):
+    if remaining <= policy.warning_for(target_hours):
         return AT_RISK
     return ON_TRACK
 
@@ -126,17 +142,23 @@ def round_outcome(due_at: datetime, stopped_at: datetime) -> str:
     return MET if as_utc(stopped_at) < as_utc(due_at) else MISSED
 
 
-def round_state(due_at: datetime, stopped_at: datetime | None, now: datetime, policy: ResponsePolicy) -> str:
+def round_state(
+    due_at: datetime,
+    stopped_at: datetime | None,
+    now: datetime,
+    policy: ResponsePolicy,
+    target_hours: int | None = None,
+) -> str:
     """met/missed for a stopped round, otherwise the running clock's state."""
     if stopped_at is not None:
         return round_outcome(due_at, stopped_at)
-    return clock_state(due_at, now, policy)
+    return clock_state(due_at, now, policy, target_hours)
 
 
 def request_state(consultation: ConsultationRequest, now: datetime, policy: ResponsePolicy) -> str:
     """The running clock's state, or once answered the last round's met/missed (stopped if no round yet)."""
     if consultation.due_at is not None:
-        return clock_state(consultation.due_at, now, policy)
+        return clock_state(consultation.due_at, now, policy, consultation.response_target_hours)
     stopped = [
         (clock.round, clock.due_at, clock.stopped_at) for clock in consultation.clocks if clock.stopped_at is not None
     ]

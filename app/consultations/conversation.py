@@ -26,10 +26,11 @@ from datetime import datetime, timedelta
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import FileStorage
 
-from app.consultations import audit, clock, notify, uploads
+from app.consultations import audit, check_ins, clock, notify, uploads
 from app.consultations.audit import Actor
 from app.consultations.pending import PendingPhotos
-from app.consultations.policies import FollowUpPolicy, Policies
+from app.consultations.photo_views import Slot
+from app.consultations.policies import CheckInPolicy, FollowUpPolicy, Policies
 from app.consultations.states import RESOLVABLE, WITHDRAWABLE, Status, same_holder, update_if
 from app.extensions import db
 from app.models import ANSWER, PATIENT_REPLY, QUESTION, AuditAction, ConsultationRequest, Message, Photo
@@ -50,6 +51,7 @@ PATIENT_VISIBLE_KINDS = (ANSWER, QUESTION, PATIENT_REPLY)
 # Reply kinds the page offers.
 ANSWER_QUESTION = "answer_question"
 FOLLOW_UP = "follow_up"
+CHECK_IN = "check_in"  # the dermatologist's check-in email came: how is it going, with new photos
 
 NOTHING_TO_SEND = _l("Write your reply, or add a photo.")
 CANNOT_REPLY = _l(
@@ -110,12 +112,21 @@ class PatientChoices:
     follow_up_until: datetime | None
 
 
-def patient_choices(consultation: ConsultationRequest, now: datetime, follow_up: FollowUpPolicy) -> PatientChoices:
+def patient_choices(
+    consultation: ConsultationRequest,
+    now: datetime,
+    follow_up: FollowUpPolicy,
+    check_in_policy: CheckInPolicy | None = None,
+) -> PatientChoices:
     status = consultation.status
     until = follow_up_until(consultation, follow_up)
+    check_in = check_ins.open_for_reply(consultation, now, check_in_policy) if check_in_policy else None
     reply = None
     if status == Status.AWAITING_PATIENT:
         reply = ANSWER_QUESTION
+    elif status == Status.ANSWERED and check_in is not None:
+        reply = CHECK_IN
+        until = check_in_policy.reply_until(check_in.sent_at) if check_in_policy else until
     elif status == Status.ANSWERED and until is not None and as_utc(now) <= until:
         reply = FOLLOW_UP
     answered = consultation.answered_at is not None or status == Status.ANSWERED
@@ -150,15 +161,18 @@ def collect_reply_photos(
     draft: PendingPhotos,
     limits: PhotoLimits,
     max_photos: int,
+    slotted: Sequence[tuple[FileStorage, Slot]] = (),
 ) -> uploads.PhotoBatch:
-    """The reply's photos through the intake pipeline; unlike intake, a reply may have none."""
+    """The reply's photos through the intake pipeline; unlike intake, a reply may have none.
+
+    A check-in reply sends them in guided slots (`slotted`), the same areas and views as the first ones."""
     chosen = uploads.chosen_files(files)
     available = set(draft.ids())
     kept = [photo_id for photo_id in dict.fromkeys(kept_ids) if photo_id in available]
-    if not chosen and not kept:
+    if not chosen and not kept and not slotted:
         draft.keep_only([])
         return uploads.PhotoBatch()
-    return uploads.collect(chosen, kept, draft, limits, max_photos)
+    return uploads.collect(chosen, kept, draft, limits, max_photos, slotted=slotted)
 
 
 @dataclass(frozen=True)
@@ -176,8 +190,11 @@ def reply(
     policies: Policies,
     storage: PhotoStorage,
     address: str | None = None,
+    progress: str | None = None,
 ) -> ReplyResult:
     """Store the patient's reply and its photos, send the request back to the dermatologist, commit.
+
+    Within a check-in's window the reply answers the check-in (`progress`: better, same or worse).
 
     All or nothing: on any failure the transaction is rolled back and the photo files written are
     removed. Raises PatientActionRefused when the request is not waiting for the patient.
@@ -187,14 +204,14 @@ def reply(
         raise PatientActionRefused(NOTHING_TO_SEND)
     written: list[str] = []
     try:
-        if not _back_to_the_dermatologist(consultation, now, policies.follow_up):
+        if not _back_to_the_dermatologist(consultation, now, policies):
             db.session.rollback()
             earlier = _same_reply_just_sent(consultation, body, now)
             if earlier is not None:
                 return ReplyResult(earlier, duplicate=True)
             raise PatientActionRefused(CANNOT_REPLY)
         stored = uploads.write_photos(photos, storage, written)
-        message = _record_reply(consultation, body, stored, now, policies, Actor.patient(address))
+        message = _record_reply(consultation, body, stored, now, policies, Actor.patient(address), progress)
         db.session.commit()
         return ReplyResult(message, duplicate=False)
     except BaseException:
@@ -203,15 +220,17 @@ def reply(
         raise
 
 
-def _back_to_the_dermatologist(consultation: ConsultationRequest, now: datetime, follow_up: FollowUpPolicy) -> bool:
+def _back_to_the_dermatologist(consultation: ConsultationRequest, now: datetime, policies: Policies) -> bool:
     """Move the request back to the queue, if it is (still) waiting for the patient.
 
     The dermatologist holding it keeps it (in_review); if nobody does, it waits for one (submitted),
     as a released request does.
     """
     allowed = ConsultationRequest.status == Status.AWAITING_PATIENT
-    if consultation.answered_at is not None:
-        since = as_utc(now) - timedelta(days=follow_up.days)
+    if check_ins.open_for_reply(consultation, now, policies.check_ins) is not None:
+        allowed = allowed | (ConsultationRequest.status == Status.ANSWERED)
+    elif consultation.answered_at is not None:
+        since = as_utc(now) - timedelta(days=policies.follow_up.days)
         allowed = allowed | (
             (ConsultationRequest.status == Status.ANSWERED) & (ConsultationRequest.answered_at >= since)
         )
@@ -227,11 +246,13 @@ def _record_reply(
     now: datetime,
     policies: Policies,
     actor: Actor,
+    progress: str | None = None,
 ) -> Message:
     message = Message(kind=PATIENT_REPLY, author_id=None, body=body or None, created_at=now)
     consultation.messages.append(message)
     db.session.flush()  # the message id, for its photos, the audit row and the email's dedupe key
     consultation.photos.extend(uploads.photo_rows(stored, now, message_id=message.id))
+    check_ins.attach_reply(consultation, message, progress, now, policies)  # before the round's clock starts
     clock.next_round(consultation, now, policies.response)
     detail = f"message {message.id}, {len(stored)} photos"
     audit.record(AuditAction.PATIENT_REPLIED, actor, consultation=consultation, detail=detail)

@@ -17,7 +17,7 @@ from app.consultations import rota
 from app.consultations.policies import StaffAlerts
 from app.extensions import db
 from app.links import LinkSpec, link
-from app.models import ANSWER, PATIENT_REPLY, QUESTION, ConsultationRequest, Message, User
+from app.models import ANSWER, PATIENT_REPLY, QUESTION, CheckIn, ConsultationRequest, Message, User
 from app.outbox import EmailTemplate, enqueue
 from app.timeutil import as_utc
 
@@ -54,6 +54,11 @@ def medical_leads() -> list[User]:
     )
 
 
+def on_call_dermatologists(now: datetime, alerts: StaffAlerts) -> list[User]:
+    """The dermatologists alerted at once about an urgent request: those on duty by the rota."""
+    return on_duty_dermatologists(now, alerts.rota)
+
+
 def people(users: Sequence[User]) -> Recipients:
     return sorted({user.email.lower(): user.language or "en" for user in users}.items())
 
@@ -72,12 +77,25 @@ def staff_recipients(
     return sorted(recipients.items())
 
 
+def urgent_recipients(alerts: StaffAlerts, now: datetime) -> Recipients:
+    """(email, language) pairs for an urgent request: STAFF_ALERT_EMAILS and the on-call dermatologists."""
+    recipients = {email.lower(): alerts.language for email in alerts.emails}
+    for user in on_call_dermatologists(now, alerts):
+        recipients.setdefault(user.email.lower(), user.language or "en")
+    return sorted(recipients.items())
+
+
 def request_submitted(
     consultation: ConsultationRequest, token: str, alerts: StaffAlerts, *, include_dermatologists: bool = True
 ) -> None:
     """Confirmation (with the private link) to the patient; a new-request alert to the staff alert
     addresses and the dermatologists on duty (none when the request is assigned automatically:
-    whoever gets it is told then)."""
+    whoever gets it is told then).
+
+    An urgent request alerts staff and the on-call dermatologists at once with an urgent alert
+    instead: one email each, once (dedupe key per request and address); anyone else on the team
+    gets the ordinary new-request email.
+    """
     enqueue(
         consultation.patient_email,
         EmailTemplate.REQUEST_RECEIVED,
@@ -88,8 +106,26 @@ def request_submitted(
         dedupe_key=f"received:{consultation.id}",
         consultation=consultation,
     )
-    team = staff_recipients(alerts, include_dermatologists, on_duty_at=consultation.created_at)
-    for email, language in team:
+    alerted = set()
+    if consultation.urgent:
+        for email, language in urgent_recipients(alerts, consultation.created_at):
+            enqueue(
+                email,
+                EmailTemplate.URGENT_REQUEST,
+                language=language,
+                context={
+                    "reference": consultation.reference,
+                    "link": staff_link(consultation),
+                    "hours": consultation.response_target_hours,
+                    "due_local": _local(consultation, alerts),
+                },
+                dedupe_key=_alert_key("urgent", consultation, email),
+                consultation=consultation,
+            )
+            alerted.add(email)
+    for email, language in staff_recipients(alerts, include_dermatologists, on_duty_at=consultation.created_at):
+        if email in alerted:
+            continue
         enqueue(
             email,
             EmailTemplate.STAFF_NEW_REQUEST,
@@ -132,6 +168,24 @@ def dermatologist_replied(consultation: ConsultationRequest, message: Message | 
         consultation.links.pop()
 
 
+def check_in_due(consultation: ConsultationRequest, check_in: CheckIn, now: datetime) -> None:
+    """The dermatologist asked to hear how it goes: one email to the patient with a fresh private link.
+
+    The dedupe key is the check-in's, so a second call (another worker) queues nothing and drops its link."""
+    token = consultation.issue_link(now)
+    queued = enqueue(
+        consultation.patient_email,
+        EmailTemplate.CHECK_IN_DUE,
+        language=consultation.language,
+        context={"reference": consultation.reference, "weeks": check_in.weeks, "lost_link": link("intake.resend")},
+        secret_context={"link": patient_link(token)},
+        dedupe_key=f"check-in:{check_in.id}",
+        consultation=consultation,
+    )
+    if queued is None:
+        consultation.links.pop()
+
+
 def patient_replied(consultation: ConsultationRequest, alerts: StaffAlerts, message: Message | None = None) -> None:
     """Tell the dermatologist holding the request that the patient replied; if nobody holds it,
     the team (staff alert addresses and the dermatologists on duty), as for a new request."""
@@ -166,12 +220,16 @@ def _alert_key(kind: str, consultation: ConsultationRequest, email: str) -> str:
     return f"{kind}:{consultation.id}:{consultation.response_round}:sha256:{digest}"
 
 
-def _sla_context(consultation: ConsultationRequest, alerts: StaffAlerts) -> dict:
+def _local(consultation: ConsultationRequest, alerts: StaffAlerts) -> str:
     due = as_utc(consultation.due_at).astimezone(alerts.zone) if consultation.due_at is not None else None
+    return due.strftime("%Y-%m-%d %H:%M") if due is not None else ""
+
+
+def _sla_context(consultation: ConsultationRequest, alerts: StaffAlerts) -> dict:
     return {
         "reference": consultation.reference,
         "link": staff_link(consultation),
-        "due_local": due.strftime("%Y-%m-%d %H:%M") if due is not None else "",
+        "due_local": _local(consultation, alerts),
         "round": consultation.response_round,
     }
 

@@ -84,8 +84,8 @@ PROVIDER_DOWN = _l("We could not open the payment page just now. Your request is
 def holds_for_payment(details: PatientDetails, policy: PaymentPolicy) -> bool:
     """Whether a new request waits for its payment before it is queued and its clock starts.
 
-    The one place that decides it. Urgent requests (red-flag triage) are never held for payment: they
-    keep their own target and go straight to the queue; the triage rules add that condition here.
+    Urgent requests (red-flag triage) are never held for payment: submission releases a request the
+    triage finds urgent from its hold, so it keeps its own target and goes straight to the queue.
     """
     return policy.enabled
 

@@ -12,7 +12,9 @@ Only cleaned JPEGs are kept (never an original upload), outside static/, under r
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -44,13 +46,17 @@ class PendingPhotos:
         self.store = LocalStorage(self.folder)
 
     def add(self, photo: CleanPhoto) -> str:
-        """Keep a checked photo; returns its id for the form.
+        """Keep a checked photo (and the slot it was sent in); returns its id for the form.
 
         All or nothing: when the disk is full or read-only (OSError), nothing of it stays behind.
         """
         photo_id = new_key().removesuffix(".jpg")
         try:
             self.store.save(f"{photo_id}.thumb.jpg", photo.thumbnail)
+            if photo.area is not None:
+                slot = {"area": photo.area, "view": photo.view}
+                # A small note beside the photo (the store holds photos only); the folder exists by now.
+                (self.folder / f"{photo_id}.slot.json").write_text(json.dumps(slot), encoding="ascii")
             self.store.save(f"{photo_id}.jpg", photo.jpeg)  # written last: its presence means "complete"
         except OSError:
             self.discard(photo_id)
@@ -62,6 +68,18 @@ class PendingPhotos:
         for name in (f"{photo_id}.jpg", f"{photo_id}.thumb.jpg"):
             with contextlib.suppress(OSError):
                 self.store.delete(name)
+        with contextlib.suppress(OSError):
+            (self.folder / f"{photo_id}.slot.json").unlink(missing_ok=True)
+
+    def slot(self, photo_id: str) -> tuple[int | None, str | None]:
+        """(area, view) of a kept photo sent in a guided slot, or (None, None)."""
+        if not PHOTO_ID_PATTERN.match(photo_id or ""):
+            return None, None
+        try:
+            slot = json.loads((self.folder / f"{photo_id}.slot.json").read_text(encoding="ascii"))
+            return int(slot["area"]), str(slot["view"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None, None
 
     def ids(self) -> list[str]:
         if not self.folder.is_dir():
@@ -77,9 +95,11 @@ class PendingPhotos:
         if not PHOTO_ID_PATTERN.match(photo_id or ""):
             return None
         try:
-            return from_stored(self.store.read(f"{photo_id}.jpg"), self.store.read(f"{photo_id}.thumb.jpg"))
+            photo = from_stored(self.store.read(f"{photo_id}.jpg"), self.store.read(f"{photo_id}.thumb.jpg"))
         except (StorageError, OSError):
             return None
+        area, view = self.slot(photo_id)
+        return dataclasses.replace(photo, area=area, view=view) if area is not None else photo
 
     def thumbnail(self, photo_id: str) -> bytes | None:
         if not PHOTO_ID_PATTERN.match(photo_id or ""):
@@ -96,6 +116,7 @@ class PendingPhotos:
             if photo_id not in wanted:
                 self.store.delete(f"{photo_id}.jpg")
                 self.store.delete(f"{photo_id}.thumb.jpg")
+                (self.folder / f"{photo_id}.slot.json").unlink(missing_ok=True)
 
     def clear(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

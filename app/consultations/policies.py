@@ -14,6 +14,7 @@ from app.consultations.clock import ResponsePolicy
 from app.consultations.letter import Clinic
 from app.consultations.rota import RotaPolicy
 from app.consultations.tiers import PaymentPolicy
+from app.consultations.triage import TriagePolicy
 from app.photos import PhotoLimits
 from app.timeutil import as_utc
 
@@ -26,6 +27,22 @@ class FollowUpPolicy:
 
     def until(self, answered_at: datetime | None) -> datetime | None:
         return None if answered_at is None else as_utc(answered_at) + timedelta(days=self.days)
+
+
+@dataclass(frozen=True)
+class CheckInPolicy:
+    """A dermatologist's "check back in N weeks": the weeks allowed, and how long the patient may reply
+    after the check-in email (CHECK_IN_REPLY_DAYS)."""
+
+    reply_days: int
+    min_weeks: int = 2
+    max_weeks: int = 12
+
+    def allows(self, weeks: int) -> bool:
+        return self.min_weeks <= weeks <= self.max_weeks
+
+    def reply_until(self, sent_at: datetime | None) -> datetime | None:
+        return None if sent_at is None else as_utc(sent_at) + timedelta(days=self.reply_days)
 
 
 @dataclass(frozen=True)
@@ -70,6 +87,8 @@ class Policies:
     escalation: EscalationPolicy
     assignment: AssignmentPolicy
     weekly_summary: bool  # WEEKLY_SUMMARY: email staff last week's figures every Monday
+    triage: TriagePolicy
+    check_ins: CheckInPolicy
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Policies:
@@ -93,4 +112,6 @@ class Policies:
             escalation=EscalationPolicy(lead_after_hours=int(config["ESCALATE_AFTER_HOURS"])),
             assignment=AssignmentPolicy(enabled=bool(config["AUTO_ASSIGN"]), rota=rota),
             weekly_summary=bool(config["WEEKLY_SUMMARY"]),
+            triage=TriagePolicy.from_config(config),
+            check_ins=CheckInPolicy(reply_days=int(config["CHECK_IN_REPLY_DAYS"])),
         )

@@ -34,7 +34,9 @@ from app.models import (
     PENDING,
     AuditAction,
     AuditEvent,
+    CheckIn,
     ConsultationRequest,
+    Feedback,
     Message,
     OutboundEmail,
     PatientLink,
@@ -123,15 +125,37 @@ def export_data(consultation: ConsultationRequest) -> dict:
             "bytes": photo.bytes,
             "sha256": photo.sha256,
             "created_at": _plain(photo.created_at),
+            **{name: getattr(photo, name) for name in ("area", "body_site", "view") if getattr(photo, name)},
         }
         for photo, name, sent_with in exported_photos(consultation)
     ]
-    return {
+    request_data = {name: _plain(getattr(consultation, name)) for name in REQUEST_FIELDS}
+    if consultation.triage_flags:
+        request_data["red_flag_answers"] = list(consultation.triage_flags)
+    data: dict[str, Any] = {
         "format": EXPORT_FORMAT,
-        "request": {name: _plain(getattr(consultation, name)) for name in REQUEST_FIELDS},
+        "request": request_data,
         "messages": messages,
         "photos": photos,
     }
+    if consultation.check_ins:
+        data["check_ins"] = [
+            {
+                "weeks": check_in.weeks,
+                "due_at": _plain(check_in.due_at),
+                "sent_at": _plain(check_in.sent_at),
+                "turned_off_at": _plain(check_in.cancelled_at),
+                "progress": check_in.progress,
+            }
+            for check_in in consultation.check_ins
+        ]
+    if consultation.feedback is not None:
+        data["feedback"] = {
+            "rating": consultation.feedback.rating,
+            "comment": consultation.feedback.comment,
+            "created_at": _plain(consultation.feedback.created_at),
+        }
+    return data
 
 
 def export_archive(consultation: ConsultationRequest, storage: PhotoStorage) -> IO[bytes]:
@@ -196,7 +220,8 @@ def _photo_keys(request_id: int) -> list[str]:
 def _delete_rows(consultation: ConsultationRequest) -> None:
     """Bulk deletes, children first, so nothing depends on the database's ON DELETE rules."""
     request_id = consultation.id
-    for model in (Photo, Message, ResponseClock, PatientLink):
+    # Check-ins point at messages, so they go before them.
+    for model in (CheckIn, Feedback, Photo, Message, ResponseClock, PatientLink):
         db.session.execute(
             delete(model).where(model.request_id == request_id).execution_options(synchronize_session=False)
         )

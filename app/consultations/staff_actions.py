@@ -15,10 +15,10 @@ from datetime import datetime
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case
 
-from app.consultations import assignment, audit, clock, notify, saved_replies
+from app.consultations import assignment, audit, check_ins, clock, notify, saved_replies
 from app.consultations.audit import Actor
 from app.consultations.lateness import LateExplanation, is_late
-from app.consultations.policies import Policies
+from app.consultations.policies import CheckInPolicy, Policies
 from app.consultations.states import WORKABLE, Status, same_holder, sources, update_if
 from app.extensions import db
 from app.models import (
@@ -199,16 +199,23 @@ def answer(
     late: LateExplanation | None = None,
     address: str | None = None,
     saved_reply: SavedReply | None = None,
+    check_in_weeks: int | None = None,
+    check_in_policy: CheckInPolicy | None = None,
 ) -> Message:
     """The dermatologist's structured answer: stops the clock and tells the patient a reply is ready.
 
     Every answer can become a signed letter, so it needs the author's licence number first; after the
     due moment it needs a reason (`late`). `saved_reply` is the saved reply the answer started from,
-    counted once the answer is sent.
+    counted once the answer is sent. With `check_in_weeks` (2-12), the patient is emailed that many
+    weeks later to send new photos and say how it is going (app.consultations.check_ins), in the same
+    transaction as the answer.
     """
     _require_role(author, CLINICAL_ROLES)
     if not (author.licence_number or "").strip():
         raise ActionRefused(MISSING_LICENCE)
+    policy = check_in_policy or CheckInPolicy(reply_days=14)
+    if check_in_weeks and not policy.allows(check_in_weeks):
+        raise ActionRefused(_l("A check-in can be 2 to 12 weeks away."))
     _take_turn(consultation, author, Status.ANSWERED, now, late)
     message = Message(
         kind=ANSWER,
@@ -222,6 +229,10 @@ def answer(
     )
     if saved_reply is not None and saved_replies.may_use(author, saved_reply):
         saved_replies.count_use(saved_reply, Actor.staff(author, address), consultation)
+    if check_in_weeks:
+        consultation.messages.append(message)
+        db.session.flush()  # the answer's id, which the check-in remembers
+        check_ins.schedule(consultation, message, author, check_in_weeks, now, policy)
     return _send_to_patient(consultation, author, message, AuditAction.ANSWERED, now, address, late)
 
 
@@ -249,7 +260,8 @@ def _send_to_patient(
     address: str | None,
     late: LateExplanation | None,
 ) -> Message:
-    consultation.messages.append(message)
+    if message not in consultation.messages:
+        consultation.messages.append(message)
     late_now = late if is_late(consultation.due_at, now) else None  # a reason sent in time is not kept
     clock.stop_clock(consultation, now, author, late_now)
     db.session.flush()  # the message id makes the email's dedupe key

@@ -27,7 +27,7 @@ from typing import cast
 from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.consultations import assignment, audit, notify, uploads
+from app.consultations import assignment, audit, notify, triage, uploads
 from app.consultations.audit import Actor
 from app.consultations.clock import start_clock
 from app.consultations.policies import Policies
@@ -65,6 +65,8 @@ class PatientDetails:
     allergies: str | None = None
     history: list[str] = field(default_factory=list)
     history_notes: str | None = None
+    # The red-flag questions ticked (keys from content/triage.yaml); any of them makes the request urgent.
+    red_flags: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,11 @@ def _insert(
         created_at=now,
         updated_at=now,
     )
+    _mark_urgency(consultation, details, policies.triage)
+    if consultation.urgent and held_for is not None:
+        # An urgent request is never held for payment: it goes to the queue at once, with its own target.
+        consultation.status = Status.SUBMITTED.value
+        held_for = None
     consultation.photos.extend(uploads.photo_rows(stored, now))
     token = consultation.issue_link(now)
     if held_for is not None:
@@ -219,6 +226,18 @@ def _hold_for_payment(consultation: ConsultationRequest, tier: Tier, now: dateti
         created_at=now,
     )
     db.session.add(payment)
+
+
+def _mark_urgency(consultation: ConsultationRequest, details: PatientDetails, policy: triage.TriagePolicy) -> None:
+    """A red-flag answer the patient still sent makes the request urgent, with URGENT_TARGET_HOURS.
+
+    Runs after the request is built and before its clock starts, so the first round has the urgent target."""
+    assessment = triage.assess(details.red_flags, policy.questions)
+    consultation.urgent = assessment.urgent
+    consultation.triage_level = assessment.level
+    consultation.triage_flags = assessment.keys or None
+    # Whatever target the request would otherwise have (the clinic's, a tier's), urgent keeps its own.
+    consultation.response_target_hours = policy.target_hours(assessment, consultation.response_target_hours)
 
 
 def _unused_reference() -> str:

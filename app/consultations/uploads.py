@@ -7,8 +7,9 @@ file, so the patient knows which photo to replace. Nothing here touches the data
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO
@@ -18,6 +19,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import FileStorage
 
 from app.consultations.pending import PendingPhotos
+from app.consultations.photo_views import Slot
 from app.models import Photo
 from app.photos import (
     HEAVY_PIXELS,
@@ -48,6 +50,21 @@ class PhotoBatch:
     @property
     def photos(self) -> list[CleanPhoto]:
         return [photo for _, photo in self.kept] + self.new
+
+    def areas(self) -> set[int]:
+        """The guided areas that have at least one photo."""
+        return {photo.area for photo in self.photos if photo.area is not None}
+
+    def place(self, sites: Mapping[int, str]) -> None:
+        """Give every photo sent in an area's slot that area's body site (chosen once per area)."""
+
+        def placed(photo: CleanPhoto) -> CleanPhoto:
+            if photo.area is None:
+                return photo
+            return dataclasses.replace(photo, body_site=sites.get(photo.area))
+
+        self.kept = [(photo_id, placed(photo)) for photo_id, photo in self.kept]
+        self.new = [placed(photo) for photo in self.new]
 
     def keep_for_later(self, pending: PendingPhotos) -> bool:
         """The form goes back for corrections: keep the new photos that passed, so they need not be re-added.
@@ -81,8 +98,10 @@ def collect(
     pending: PendingPhotos,
     limits: PhotoLimits,
     max_photos: int,
+    slotted: Sequence[tuple[FileStorage, Slot]] = (),
 ) -> PhotoBatch:
-    """The post's photos: the ones kept from an earlier try, and the new uploads cleaned.
+    """The post's photos: the ones kept from an earlier try, and the new uploads cleaned: `files`
+    without a slot, `slotted` each in its guided slot.
 
     Decoding is the expensive part, so what the post may do is settled first, from the files'
     headers alone: no more files than may be kept (MAX_PHOTOS), each one decodable, and all of them
@@ -95,7 +114,8 @@ def collect(
         photo = pending.load(photo_id)
         if photo is not None:
             batch.kept.append((photo_id, photo))
-    uploads = chosen_files(files)
+    uploads: list[tuple[FileStorage, Slot | None]] = [(upload, slot) for upload, slot in slotted]
+    uploads += [(upload, None) for upload in chosen_files(files)]
     if len(batch.kept) + len(uploads) > max_photos:
         batch.errors.append(_too_many(max_photos))
         return batch
@@ -104,11 +124,15 @@ def collect(
         batch.errors.append(str(TOO_MANY_PIXELS_TOGETHER))
         return batch
     try:
-        for number, upload in decodable:
+        for number, upload, slot in decodable:
             try:
-                batch.new.append(clean_photo(_read_limited(upload.stream, limits.max_bytes), limits))
+                photo = clean_photo(_read_limited(upload.stream, limits.max_bytes), limits)
             except PhotoRejected as refused:
                 batch.errors.append(_named(upload, number, refused.reason))
+                continue
+            if slot is not None:
+                photo = dataclasses.replace(photo, area=slot.area, view=slot.view)
+            batch.new.append(photo)
     finally:
         if pixels >= HEAVY_PIXELS:
             release_memory()  # a worker keeps no memory from big decodes
@@ -118,18 +142,19 @@ def collect(
 
 
 def _measure(
-    uploads: list[FileStorage], limits: PhotoLimits, batch: PhotoBatch
-) -> tuple[list[tuple[int, FileStorage]], int]:
+    uploads: list[tuple[FileStorage, Slot | None]], limits: PhotoLimits, batch: PhotoBatch
+) -> tuple[list[tuple[int, FileStorage, Slot | None]], int]:
     """The uploads worth decoding (numbered as the patient chose them) and the pixels that will take;
     each one refused from its header alone gets its sentence in the batch's errors."""
-    decodable, pixels = [], 0
-    for number, upload in enumerate(uploads, start=1):
+    decodable: list[tuple[int, FileStorage, Slot | None]] = []
+    pixels = 0
+    for number, (upload, slot) in enumerate(uploads, start=1):
         try:
             pixels += decode_cost(_read_limited(upload.stream, limits.max_bytes), limits)
         except PhotoRejected as refused:
             batch.errors.append(_named(upload, number, refused.reason))
             continue
-        decodable.append((number, upload))
+        decodable.append((number, upload, slot))
     return decodable, pixels
 
 
@@ -187,6 +212,9 @@ def photo_rows(
             bytes=photo.size,
             sha256=photo.sha256,
             created_at=now,
+            area=photo.area,
+            body_site=photo.body_site,
+            view=photo.view,
         )
         for photo, key, thumbnail_key in stored
     ]

@@ -189,6 +189,17 @@ class ConsultationForm(FlaskForm):
 
     photos = MultipleFileField(_l("Photos"))
 
+    # --- Red-flag triage (app.consultations.triage; the questions come from content/triage.yaml) ---
+    # Choices are set per request in the reader's language, with "None of these" last.
+    red_flags = MultiCheckboxField(
+        _l("Do any of these apply to you now?"),
+        choices=[],
+        validators=[DataRequired(_l("Tick what applies to you now, or “None of these”."))],
+    )
+    # The advice level the patient has already seen and chosen to send anyway ("emergency" or "today").
+    triage_seen = HiddenField()
+    # --- end of red-flag triage ---
+
     consent_health_data = BooleanField(
         _l(
             "I agree that Skin Clinic keeps and uses my health information and photos "

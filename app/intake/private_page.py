@@ -32,14 +32,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from wtforms import ValidationError
 
-from app.consultations import conversation, letter, payments, privacy, uploads
+from app.consultations import check_ins, conversation, feedback, letter, payments, photo_views, privacy, uploads
 from app.consultations.conversation import PatientActionRefused, PatientChoices, ThreadEntry
 from app.consultations.pending import PendingPhotos
 from app.extensions import csrf, db, limiter
 from app.intake import bp
-from app.intake.patient_forms import ConfirmForm, EraseForm, ReplyForm
+from app.intake.forms import BODY_SITES
+from app.intake.patient_forms import ConfirmForm, EraseForm, FeedbackForm, ReplyForm
 from app.letters import render as render_letter
-from app.models import AuditAction, ConsultationRequest, Message, Photo, find_by_token
+from app.models import AuditAction, CheckIn, ConsultationRequest, Message, Photo, find_by_token
 from app.payments.checkout import send_to_checkout
 from app.photos import ACCEPTED_MIME_TYPES, PhotoLimits
 from app.runtime import audit, client_address, current_actor, policies
@@ -84,6 +85,10 @@ class PrivatePage:
     accept: str = ACCEPTED_MIME_TYPES
     max_length: int = conversation.MAX_REPLY_LENGTH
     payment: payments.PatientPayment | None = None  # paid consultations: the price, the refunds
+    check_in: CheckIn | None = None  # planned, not sent yet: the patient may turn it off
+    may_rate: bool = False
+    feedback_form: FeedbackForm | None = None
+    slots: dict | None = None  # a check-in reply's guided photo slots (the same areas as the first photos)
 
 
 def _draft(consultation: ConsultationRequest) -> PendingPhotos:
@@ -98,18 +103,61 @@ def private_page(
     form: ReplyForm | None = None,
     notice: str | None = None,
     photos_lost: bool = False,
+    feedback_form: FeedbackForm | None = None,
+    token: str | None = None,
 ) -> PrivatePage:
-    choices = conversation.patient_choices(consultation, utcnow(), policies().follow_up)
+    choices = conversation.patient_choices(consultation, utcnow(), policies().follow_up, policies().check_ins)
+    draft = _draft(consultation)
+    # Photos that passed on an earlier try wait here, so a reload or a correction keeps them.
+    kept = draft.ids() if choices.reply else []
+    slots = None
+    if choices.reply == conversation.CHECK_IN:
+        slots = _check_in_slots(consultation, draft, kept, token)
+        kept = slots["unslotted"]
     return PrivatePage(
         choices=choices,
         thread=conversation.patient_thread(consultation, messages),
         form=form or ReplyForm(formdata=None),
-        # Photos that passed on an earlier try wait here, so a reload or a correction keeps them.
-        kept_photos=_draft(consultation).ids() if choices.reply else [],
+        kept_photos=kept,
         notice=notice,
         photos_lost=photos_lost,
         payment=payments.patient_payment(consultation, policies().payments),
+        check_in=check_ins.planned(consultation) if consultation.status == "answered" else None,
+        may_rate=feedback.may_rate(consultation),
+        feedback_form=feedback_form or FeedbackForm(formdata=None),
+        slots=slots,
     )
+
+
+def check_in_areas(consultation: ConsultationRequest) -> list[tuple[int, str | None]]:
+    """The areas a check-in reply asks about: those of the first photos, or one area when none had a slot."""
+    areas = sorted({(p.area, p.body_site) for p in consultation.photos if p.message_id is None and p.area})
+    return areas or [(1, None)]
+
+
+def _check_in_slots(
+    consultation: ConsultationRequest, draft: PendingPhotos, kept: list[str], token: str | None
+) -> dict:
+    in_slots: dict[tuple[int, str], list[tuple[str, str]]] = {}
+    unslotted = []
+    for photo_id in kept:
+        area, view = draft.slot(photo_id)
+        if area is None or view is None or token is None:
+            unslotted.append(photo_id)
+            continue
+        thumbnail = url_for("intake.reply_draft_photo", token=token, photo_id=photo_id)
+        in_slots.setdefault((area, view), []).append((photo_id, thumbnail))
+    return {
+        "areas": check_in_areas(consultation),
+        "kept": in_slots,
+        "unslotted": unslotted,
+        "views": photo_views.VIEWS,
+        "labels": photo_views.VIEW_LABELS,
+        "hints": photo_views.VIEW_HINTS,
+        "pictures": photo_views.VIEW_PICTURES,
+        "site_labels": dict(BODY_SITES),
+        "body_sites": BODY_SITES,
+    }
 
 
 # --- The patient's private page ------------------------------------------------------------------
@@ -137,7 +185,7 @@ def private(token: str):
         now=utcnow(),
         photos=[p for p in consultation.photos if p.message_id is None],
         messages=[m for m in consultation.messages if m.visible_to_patient],
-        page=private_page(consultation),
+        page=private_page(consultation, token=token),
     )
     return no_store(make_response(html))
 
@@ -191,7 +239,7 @@ def _show_page(consultation: ConsultationRequest, token: str, status: int, **pag
         now=utcnow(),
         photos=[p for p in consultation.photos if p.message_id is None],
         messages=[m for m in consultation.messages if m.visible_to_patient],
-        page=private_page(consultation, **page_values),
+        page=private_page(consultation, token=token, **page_values),
     )
     return no_store(make_response(html, status))
 
@@ -250,17 +298,23 @@ def reply(token: str):
         )
         lost = bool(uploads.chosen_files(request.files.getlist("photos")))
         return _show_page(consultation, token, 400, form=form, notice=notice, photos_lost=lost)
-    if conversation.patient_choices(consultation, utcnow(), policies().follow_up).reply is None:
+    if conversation.patient_choices(consultation, utcnow(), policies().follow_up, policies().check_ins).reply is None:
         # Settled before any photo is decoded: a request not waiting for the patient takes no reply.
         return _no_reply_now(consultation, token, form)
     draft = _draft(consultation)
+    areas = check_in_areas(consultation)
     batch = conversation.collect_reply_photos(
         request.files.getlist("photos"),
         request.form.getlist("kept_photos"),
         draft,
         PhotoLimits.from_config(current_app.config),
         current_app.config["MAX_PHOTOS"],
+        slotted=photo_views.slotted_files(request.files, max(area for area, _ in areas)),
     )
+    # A check-in reply's slots are the first photos' areas; an area without a site may be given one here.
+    chosen = photo_views.area_sites(request.form, len(areas), [key for key, _ in BODY_SITES])
+    sites = {area: site or chosen.get(area) for area, site in areas}
+    batch.place({area: site for area, site in sites.items() if site})
     form_ok = form.validate()
     form.photos.errors = list(form.photos.errors) + batch.errors
     if form_ok and not batch.errors and not form.body.data and not batch.photos:
@@ -298,6 +352,7 @@ def _send_reply(consultation: ConsultationRequest, token: str, form: ReplyForm, 
             policies=policies(),
             storage=photo_storage(),
             address=client_address(),
+            progress=form.progress.data or None,
         )
     except PatientActionRefused as refused:
         if not batch.keep_for_later(draft):  # the upload folder is full or read-only
@@ -340,6 +395,40 @@ def reply_draft_photo(token: str, photo_id: str):
     return private_image(data)
 
 
+# --- Check-in and feedback -----------------------------------------------------------------------
+
+
+@bp.post("/c/<token>/check-in/off")
+@private_link_limit
+def check_in_off(token: str):
+    """The patient does not want the planned check-in email."""
+    consultation = _consultation_for(token)
+    if not ConfirmForm().validate_on_submit():
+        flash(gettext("The page had expired. Please try again."), "error")
+    elif check_ins.turn_off(consultation, utcnow(), address=client_address()):
+        flash(gettext("We will not send you the check-in email."), "success")
+    else:
+        flash(gettext("There is no check-in email to turn off."), "error")
+    return _back_to_page(token)
+
+
+@bp.post("/c/<token>/feedback")
+@private_link_limit
+def give_feedback(token: str):
+    """Was this helpful? A rating (1-5) and an optional comment, once per request."""
+    consultation = _consultation_for(token)
+    form = FeedbackForm()
+    if not form.validate_on_submit():
+        return _show_page(consultation, token, 422, feedback_form=form)
+    try:
+        feedback.give(consultation, form.rating.data, form.comment.data, utcnow(), address=client_address())
+    except feedback.FeedbackRefused as refused:
+        flash(str(refused), "error")
+        return _back_to_page(token)
+    flash(gettext("Thank you for telling us. It helps us look after the next patient better."), "success")
+    return _back_to_page(token, anchor="feedback")
+
+
 # --- Resolved, withdrawn -------------------------------------------------------------------------
 
 # action -> (the rule, what the request becomes)
@@ -375,7 +464,7 @@ def end_consultation(token: str):
 
 
 def _confirmation_page(consultation: ConsultationRequest, token: str, action: str, form, status: int = 200):
-    choices = conversation.patient_choices(consultation, utcnow(), policies().follow_up)
+    choices = conversation.patient_choices(consultation, utcnow(), policies().follow_up, policies().check_ins)
     allowed = {"resolve": choices.resolve, "withdraw": choices.withdraw, "erase": True}[action]
     if not allowed:
         return _back_to_page(token)

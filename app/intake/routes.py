@@ -30,11 +30,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from wtforms.fields import SelectChoice
 
 from app.conditions.routes import articles
-from app.consultations import payments, submission, uploads
+from app.consultations import payments, photo_views, submission, triage, uploads
 from app.consultations.pending import PendingPhotos, sweep, valid_submission_key
 from app.extensions import db, limiter
 from app.intake import bp
-from app.intake.forms import ConsultationForm, ResendLinkForm
+from app.intake.forms import BODY_SITES, ConsultationForm, ResendLinkForm
 from app.intake.payment_forms import PaidConsultationForm
 from app.intake.private_page import no_store, private_image
 from app.links import external_url
@@ -83,6 +83,7 @@ def _consultation_form() -> ConsultationForm:
 def new():
     form = _consultation_form()
     _offer_conditions(form)
+    _offer_red_flags(form)
     if request.method == "GET":
         form.condition.data = _known_condition(request.args.get("condition"))
         form.submission_key.data = _issue_submission_key()
@@ -93,20 +94,57 @@ def new():
     if existing is not None:
         return _to_confirmation(existing, token=None)
     pending = PendingPhotos(current_app.config["UPLOAD_DIR"], key)
+    batch = _collect_photos(pending)
+    form_ok = form.validate()
+    form.photos.errors = list(form.photos.errors) + batch.errors
+    # Red flags first: someone who may need 112 is told so before any typo is pointed out.
+    assessment = _red_flag_assessment(form)
+    if not triage.confirmed(assessment, form.triage_seen.data) or not form_ok or batch.errors:
+        if not batch.keep_for_later(pending):  # the upload folder is full or read-only
+            return _render_form(form, status=503, notice=str(uploads.PHOTOS_NOT_KEPT), photos_lost=True)
+        if not triage.confirmed(assessment, form.triage_seen.data):
+            return _render_form(form, advice=assessment)
+        return _render_form(form, status=422)
+    return _store(form, key, batch, pending)
+
+
+def _max_areas() -> int:
+    return photo_views.max_areas(current_app.config["MAX_PHOTOS"])
+
+
+def _collect_photos(pending: PendingPhotos) -> uploads.PhotoBatch:
+    """The photos of this post: kept ones, the guided slots (each with its area's body site) and any others."""
+    areas = _max_areas()
     batch = uploads.collect(
         request.files.getlist("photos"),
         request.form.getlist("kept_photos"),
         pending,
         PhotoLimits.from_config(current_app.config),
         current_app.config["MAX_PHOTOS"],
+        slotted=photo_views.slotted_files(request.files, areas),
     )
-    form_ok = form.validate()
-    form.photos.errors = list(form.photos.errors) + batch.errors
-    if not form_ok or batch.errors:
-        if not batch.keep_for_later(pending):  # the upload folder is full or read-only
-            return _render_form(form, status=503, notice=str(uploads.PHOTOS_NOT_KEPT), photos_lost=True)
-        return _render_form(form, status=422)
-    return _store(form, key, batch, pending)
+    sites = photo_views.area_sites(request.form, areas, [key for key, _ in BODY_SITES])
+    batch.place(sites)
+    for area in sorted(batch.areas() - set(sites)):
+        batch.errors.append(gettext("Choose where on the body area %(n)s is.", n=area))
+    return batch
+
+
+# --- Red-flag triage ------------------------------------------------------------------------------
+
+
+def _offer_red_flags(form: ConsultationForm) -> None:
+    questions = policies().triage.questions.choices(str(get_locale() or "en"))
+    form.red_flags.choices = [SelectChoice(key, text) for key, text in questions] + [
+        SelectChoice(triage.NONE_OF_THESE, gettext("None of these"))
+    ]
+
+
+def _red_flag_assessment(form: ConsultationForm) -> triage.Assessment:
+    """The advice the answers call for; a "Send anyway" press on the advice page counts as having seen it."""
+    seen = form.triage_seen.data or request.form.get("triage_confirm")
+    form.triage_seen.data = seen if seen in triage.LEVELS else ""
+    return triage.assess(form.red_flags.data or [], policies().triage.questions)
 
 
 def _store(form: ConsultationForm, key: str, batch: uploads.PhotoBatch, pending: PendingPhotos):
@@ -156,14 +194,26 @@ def _details(form: ConsultationForm) -> submission.PatientDetails:
         allergies=form.allergies.data or None,
         history=form.chosen_history(),
         history_notes=form.history_notes.data or None,
+        red_flags=list(form.red_flags.data or []),
     )
 
 
-def _render_form(form: ConsultationForm, status: int = 200, notice: str | None = None, photos_lost: bool = False):
+def _render_form(
+    form: ConsultationForm,
+    status: int = 200,
+    notice: str | None = None,
+    photos_lost: bool = False,
+    advice: triage.Assessment | None = None,
+):
+    """The form (again), or with `advice` the red-flag advice page: the advice first, the form folded below it."""
     key = form.submission_key.data
-    kept = PendingPhotos(current_app.config["UPLOAD_DIR"], key).ids() if valid_submission_key(key) else []
+    pending = PendingPhotos(current_app.config["UPLOAD_DIR"], key) if valid_submission_key(key) else None
+    kept = pending.ids() if pending is not None else []
+    kept_slots = {photo_id: pending.slot(photo_id) for photo_id in kept} if pending is not None else {}
     condition_slug = _known_condition(form.condition.data)
-    condition = articles().get(condition_slug, str(get_locale()))[0] if condition_slug else None
+    language = str(get_locale() or "en")
+    condition = articles().get(condition_slug, language)[0] if condition_slug else None
+    questions = policies().triage.questions
     return (
         render_template(
             "intake/new.html",
@@ -176,9 +226,39 @@ def _render_form(form: ConsultationForm, status: int = 200, notice: str | None =
             payment=policies().payments if isinstance(form, PaidConsultationForm) else None,
             max_photos=current_app.config["MAX_PHOTOS"],
             max_photo_mb=current_app.config["MAX_PHOTO_BYTES"] // (1024 * 1024),
+            photo_slots=_photo_slots(form, kept, kept_slots),
+            advice=advice if advice is not None and advice.urgent else None,
+            triage_advice=questions.advice,
+            triage_levels=questions.level_of(),
+            language=language,
         ),
         status,
     )
+
+
+def _photo_slots(form: ConsultationForm, kept: list[str], kept_slots: dict) -> dict:
+    """What the guided photo step shows: the areas, each one's site, and kept photos in their slots."""
+    areas = _max_areas()
+    sites = photo_views.area_sites(request.form, areas, [key for key, _ in BODY_SITES]) if request.form else {}
+    in_slots: dict[tuple[int, str], list[tuple[str, str]]] = {}
+    for photo_id in kept:
+        area, view = kept_slots.get(photo_id, (None, None))
+        if area is not None and view is not None:
+            thumbnail = url_for("intake.pending_photo", photo_id=photo_id)
+            in_slots.setdefault((area, view), []).append((photo_id, thumbnail))
+    filled = [area for area, _ in in_slots] + list(sites)
+    return {
+        "areas": areas,
+        "open": photo_views.areas_shown(filled, areas),
+        "sites": sites,
+        "kept": in_slots,
+        "unslotted": [photo_id for photo_id in kept if kept_slots.get(photo_id, (None, None))[0] is None],
+        "views": photo_views.VIEWS,
+        "labels": photo_views.VIEW_LABELS,
+        "hints": photo_views.VIEW_HINTS,
+        "pictures": photo_views.VIEW_PICTURES,
+        "body_sites": BODY_SITES,
+    }
 
 
 def _offer_conditions(form: ConsultationForm) -> None:
@@ -243,12 +323,14 @@ def form_expired(error: CSRFError):
     if request.endpoint == "intake.new":
         form = _consultation_form()
         _offer_conditions(form)
+        _offer_red_flags(form)
         _posted_submission_key(form)
         notice = gettext(
             "This form was open for a long time and has expired, so nothing has been sent yet. "
             "We kept what you typed. Please check it and press “Send” again."
         )
-        photos_lost = bool(uploads.chosen_files(request.files.getlist("photos")))
+        posted = uploads.chosen_files(request.files.getlist("photos"))
+        photos_lost = bool(posted or photo_views.slotted_files(request.files, _max_areas()))
         return _render_form(form, status=400, notice=notice, photos_lost=photos_lost)
     if request.endpoint == "intake.resend":
         flash(gettext("The page had expired. Please enter your email again."), "error")

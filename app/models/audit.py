@@ -47,6 +47,9 @@ class AuditAction(StrEnum):
     REFUNDED = "refunded"  # a refund was recorded (by the worker, or by hand by staff)
     ABANDONED = "abandoned"  # an unpaid request was deleted with its photos when its time was up
     ROTA_CHANGED = "rota_changed"
+    CHECK_IN_SENT = "check_in_sent"
+    CHECK_IN_CANCELLED = "check_in_cancelled"
+    FEEDBACK_GIVEN = "feedback_given"
 
 
 AUDIT_ACTIONS = tuple(AuditAction)

@@ -6,7 +6,20 @@ import hashlib
 import secrets
 from datetime import date, datetime
 
-from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, select
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    select,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.consultations.states import OPEN, Status
@@ -93,6 +106,12 @@ class ConsultationRequest(Model):
     # This request's own response target, when it differs from the clinic's RESPONSE_TARGET_HOURS
     # (an urgent request, a faster paid tier); None means the clinic's target.
     response_target_hours: Mapped[int | None] = mapped_column(Integer)
+    # Red-flag triage (app.consultations.triage): the advice the patient saw ("emergency" or "today")
+    # and the questions they ticked; urgent while the request is worked as one (it sorts first in the
+    # queue and has URGENT_TARGET_HOURS). A check-in reply weeks later is routine again.
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    triage_level: Mapped[str | None] = mapped_column(String(12))
+    triage_flags: Mapped[list | None] = mapped_column(JSON)
     claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Ids of the dermatologists who gave this request back (or had it taken back): automatic
@@ -115,6 +134,10 @@ class ConsultationRequest(Model):
     links: Mapped[list[PatientLink]] = relationship(
         back_populates="request", cascade="all, delete-orphan", order_by="PatientLink.id"
     )
+    check_ins: Mapped[list[CheckIn]] = relationship(
+        back_populates="request", cascade="all, delete-orphan", order_by="CheckIn.id"
+    )
+    feedback: Mapped[Feedback | None] = relationship(back_populates="request", cascade="all, delete-orphan")
 
     @property
     def is_open(self) -> bool:
@@ -173,6 +196,11 @@ class Photo(Model):
     bytes: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Guided photos (app.consultations.photo_views): which problem area (1, 2, ...), where on the body
+    # it is, and which view (far, medium, close); None for a photo sent without a slot.
+    area: Mapped[int | None] = mapped_column(Integer)
+    body_site: Mapped[str | None] = mapped_column(String(20))
+    view: Mapped[str | None] = mapped_column(String(10))
 
     request: Mapped[ConsultationRequest] = relationship(back_populates="photos")
 
@@ -232,6 +260,57 @@ class ResponseClock(Model):
     # dermatologist's own words for "other". Staff-only; never in an email.
     late_reason: Mapped[str | None] = mapped_column(String(20))
     late_note: Mapped[str | None] = mapped_column(String(500))
+    # Whether this round was worked as urgent, so figures count urgent and routine rounds apart.
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     request: Mapped[ConsultationRequest] = relationship(back_populates="clocks")
     stopped_by = relationship("User")
+
+
+# How the patient says it is going, in a check-in reply.
+PROGRESS = ("better", "same", "worse")
+
+
+class CheckIn(Model):
+    """A dermatologist's "check back in N weeks": one email at `due_at` asking for new photos and how it goes."""
+
+    __tablename__ = "check_ins"
+    __table_args__ = (Index("ix_check_ins_due", "sent_at", "cancelled_at", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("consultation_requests.id", ondelete="CASCADE"), index=True)
+    answer_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    set_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    weeks: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The patient's reply to it (a new round of the same request), and how they said it is going.
+    reply_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    progress: Mapped[str | None] = mapped_column(String(10))
+
+    request: Mapped[ConsultationRequest] = relationship(back_populates="check_ins")
+    set_by = relationship("User")
+
+
+class Feedback(Model):
+    """ "Was this helpful?": one rating (1-5) and an optional comment per request, after an answer."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        UniqueConstraint("request_id", name="uq_feedback_request"),
+        CheckConstraint("rating BETWEEN 1 AND 5", name="ck_feedback_rating"),
+        Index("ix_feedback_created", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("consultation_requests.id", ondelete="CASCADE"))
+    # Who answered (the latest answer's author when the rating was given), for figures per dermatologist.
+    dermatologist_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    rating: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    request: Mapped[ConsultationRequest] = relationship(back_populates="feedback")
+    dermatologist = relationship("User")

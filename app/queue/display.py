@@ -37,9 +37,11 @@ def _duration(span: timedelta) -> str:
     return gettext("%(minutes)s min", minutes=minutes)
 
 
-def countdown(due_at: datetime | None, now: datetime) -> tuple[str, str]:
-    """(state, words) for a badge, e.g. ("at_risk", "at risk · 3 h 10 min left")."""
-    state = clock_state(due_at, now, policies().response)
+def countdown(due_at: datetime | None, now: datetime, target_hours: int | None = None) -> tuple[str, str]:
+    """(state, words) for a badge, e.g. ("at_risk", "at risk · 3 h 10 min left").
+
+    `target_hours`: the request's own target (an urgent request's), which brings its warning closer."""
+    state = clock_state(due_at, now, policies().response, target_hours)
     remaining = time_left(due_at, now)
     if remaining is None:
         return state, ""
@@ -48,6 +50,11 @@ def countdown(due_at: datetime | None, now: datetime) -> tuple[str, str]:
     else:
         time_text = gettext("%(time)s late", time=_duration(remaining))
     return state, f"{state_labels()[state]} · {time_text}"
+
+
+def warning_hours(target_hours: int | None = None) -> float:
+    """Hours before the due moment a badge turns "at risk" (for static/js/countdown.js)."""
+    return policies().response.warning_for(target_hours).total_seconds() / 3600
 
 
 def describe_age(created_at: datetime, now: datetime) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from app.consultations.lateness import LATE_REASON_LABELS, NOTE_LENGTH, LateExplanation, ReasonRefused, explanation
@@ -62,6 +63,15 @@ class AnswerForm(FlaskForm, LateReasonFields):
     saved_reply_id = HiddenField(filters=[lambda v: _whole_number(v)])
     late_reason = _late_reason("answer")
     late_note = _late_note("answer")
+    # --- Check back in N weeks (app.consultations.check_ins) ---
+    check_in_weeks = SelectField(
+        _l("Check back with the patient"),
+        coerce=int,
+        choices=[SelectChoice(0, _l("No check-in"))]
+        + [SelectChoice(weeks, _l("In %(num)s weeks", num=weeks)) for weeks in range(2, 13)],
+        default=0,
+        validators=[Optional()],
+    )
 
 
 class QuestionForm(FlaskForm, LateReasonFields):

@@ -42,6 +42,8 @@ class QueueRow:
     photo_count: int
     claimed_by_id: int | None
     claimed_by_name: str | None
+    urgent: bool = False
+    response_target_hours: int | None = None
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,8 @@ def normalise_reference(text: str) -> str:
 def _criteria(name: str, user_id: int, search: str) -> tuple[list, tuple]:
     """(WHERE conditions, ORDER BY) for a filter, or for a search by reference."""
     request = ConsultationRequest
-    due_order = (request.due_at.asc().nulls_last(), request.created_at.asc(), request.id.asc())
+    # Urgent requests (red-flag answers) first, then the most pressing due time.
+    due_order = (request.urgent.desc(), request.due_at.asc().nulls_last(), request.created_at.asc(), request.id.asc())
     if search.strip():
         wanted = normalise_reference(search)
         # Requests held for their payment are not consultations yet: in no list, found by no search.
@@ -90,7 +93,8 @@ def _criteria(name: str, user_id: int, search: str) -> tuple[list, tuple]:
 
 
 def queue_page(filter_name: str, user_id: int, page: int = 1, search: str = "", per_page: int = PER_PAGE) -> QueuePage:
-    """A page of the queue: open requests most urgent first (or a filter's rows), or a search.
+    """A page of the queue: open requests most urgent first (urgent ones, then by due time), or a
+    filter's rows, or a search.
 
     A search by reference looks at every request whatever its status: whoever types a
     reference wants that request, not the current filter's view of it.
@@ -124,6 +128,8 @@ def queue_page(filter_name: str, user_id: int, page: int = 1, search: str = "", 
             photo_count.label("photo_count"),
             ConsultationRequest.claimed_by_id,
             User.name.label("claimed_by_name"),
+            ConsultationRequest.urgent,
+            ConsultationRequest.response_target_hours,
         )
         .join(page_ids, page_ids.c.id == ConsultationRequest.id)
         .outerjoin(User, User.id == ConsultationRequest.claimed_by_id)

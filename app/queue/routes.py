@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import gettext
+from flask_babel import get_locale, gettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import or_, select
@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 
 from app.auth.session import roles_required
 from app.conditions.library import articles
-from app.consultations import letter, saved_replies
+from app.consultations import letter, photo_views, saved_replies
 from app.consultations.lateness import is_late
 from app.consultations.rota import duty_board
 from app.consultations.staff_actions import (
@@ -35,11 +35,19 @@ from app.consultations.staff_actions import (
 )
 from app.consultations.states import HELD
 from app.extensions import db
+from app.intake.forms import BODY_SITES
 from app.letters import render as render_letter
-from app.models import AuditAction, AuditEvent, ConsultationRequest, Message, Photo, SavedReply, User
+from app.models import PATIENT_REPLY, AuditAction, AuditEvent, ConsultationRequest, Message, Photo, SavedReply, User
 from app.queue import bp
 from app.queue.case import case_facts, earlier_requests
-from app.queue.display import condition_title, countdown, countdown_formats, describe_age, status_labels
+from app.queue.display import (
+    condition_title,
+    countdown,
+    countdown_formats,
+    describe_age,
+    status_labels,
+    warning_hours,
+)
 from app.queue.forms import ActionForm, AnswerForm, LateReasonFields, NoteForm, QuestionForm, ReassignForm
 from app.queue.listing import FILTERS, neighbours, next_unclaimed, normalise_reference, queue_page, tab_counts
 from app.runtime import audit, client_address, policies
@@ -78,6 +86,7 @@ def index():
         counts=tab_counts(current_user.id),
         now=now,
         countdown=countdown,
+        warning_hours=warning_hours,
         describe_age=describe_age,
         condition_title=condition_title,
         formats=countdown_formats(),
@@ -93,6 +102,7 @@ def _load(reference: str) -> ConsultationRequest:
             selectinload(ConsultationRequest.photos),
             selectinload(ConsultationRequest.messages).selectinload(Message.author),
             selectinload(ConsultationRequest.claimed_by),
+            selectinload(ConsultationRequest.check_ins),
         )
     ).scalar_one_or_none()
     if consultation is None or consultation.status in HELD:  # not a consultation until it is paid
@@ -180,6 +190,7 @@ def _render_detail(consultation: ConsultationRequest, status: int = 200, kept: s
         action_form=ActionForm(),
         now=now,
         countdown=countdown,
+        warning_hours=warning_hours,
         describe_age=describe_age,
         condition_title=condition_title,
         formats=countdown_formats(),
@@ -189,8 +200,37 @@ def _render_detail(consultation: ConsultationRequest, status: int = 200, kept: s
         around=neighbours(consultation.id),
         offered_replies=offered,
         licence_missing=me.is_dermatologist and not me.licence_number,
+        **_case_views(consultation),
         **forms,
     ), status
+
+
+def _case_views(consultation: ConsultationRequest) -> dict:
+    """The red-flag answers in the reader's language, the photos grouped by area and view, and each
+    check-in reply's photos beside the first ones (before and after)."""
+    questions = policies().triage.questions
+    language = str(get_locale() or "en")
+    red_flags = []
+    for key in consultation.triage_flags or []:
+        question = questions.get(key)
+        red_flags.append((question.text(language), question.level) if question else (key, None))
+    first = [p for p in consultation.photos if p.message_id is None]
+    replies = {m.id for m in consultation.messages if m.kind == PATIENT_REPLY}
+    comparisons = {
+        check_in.reply_id: photo_views.before_after(
+            first, [p for p in consultation.photos if p.message_id == check_in.reply_id]
+        )
+        for check_in in consultation.check_ins
+        if check_in.reply_id in replies
+    }
+    return {
+        "red_flags": red_flags,
+        "photo_groups": photo_views.group(first),
+        "site_labels": dict(BODY_SITES),
+        "view_labels": photo_views.VIEW_LABELS,
+        "check_in_replies": {c.reply_id: c for c in consultation.check_ins if c.reply_id is not None},
+        "comparisons": comparisons,
+    }
 
 
 @bp.get("/<reference>")
@@ -285,9 +325,20 @@ def answer_request(reference: str):
         follow_up=form.follow_up.data or "",
     )
     used = saved_replies.find_usable(_me(), form.saved_reply_id.data)
+    weeks = form.check_in_weeks.data or None
     return _act(
         reference,
-        lambda c: answer(c, _me(), content, utcnow(), late=late, address=client_address(), saved_reply=used),
+        lambda c: answer(
+            c,
+            _me(),
+            content,
+            utcnow(),
+            late=late,
+            address=client_address(),
+            saved_reply=used,
+            check_in_weeks=weeks,
+            check_in_policy=policies().check_ins,
+        ),
         gettext("Your answer is on the patient's page, and we have emailed them that it is ready."),
         "answer_form",
         form,

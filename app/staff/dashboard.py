@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
@@ -20,10 +20,21 @@ from app.consultations import forecast, lateness, rota
 from app.consultations.clock import ResponsePolicy
 from app.consultations.policies import Policies
 from app.extensions import db
-from app.models import FAILED, OPEN_STATUSES, PENDING, SENT, ConsultationRequest, OutboundEmail, ResponseClock, User
+from app.models import (
+    FAILED,
+    OPEN_STATUSES,
+    PENDING,
+    SENT,
+    ConsultationRequest,
+    Feedback,
+    OutboundEmail,
+    ResponseClock,
+    User,
+)
 from app.staff import figures as sla
 
 PERIODS = (7, 30)
+OPEN_STATES = (sla.ON_TRACK, sla.AT_RISK, sla.OVERDUE)
 CHART_DAYS = 30
 UNCLAIMED = _l("Not claimed")
 # What each email template is, in staff's words (unknown templates show their file name).
@@ -42,6 +53,8 @@ EMAIL_KINDS = {
     "request_assigned": _l("Request assigned (to the dermatologist)"),
     "coverage_gap": _l("Rota gap forecast"),
     "weekly_summary": _l("Weekly summary"),
+    "urgent_request": _l("Urgent request (to staff and on-call dermatologists)"),
+    "check_in_due": _l("Check-in (to the patient)"),
 }
 
 
@@ -52,6 +65,9 @@ class PeriodFigures:
     answered: int  # requests first answered in the period
     median_hours: float | None
     p90_hours: float | None
+    # Urgent rounds (red-flag answers, URGENT_TARGET_HOURS) and routine ones, counted apart.
+    urgent: sla.Compliance = field(default_factory=lambda: sla.Compliance(0, 0))
+    routine: sla.Compliance = field(default_factory=lambda: sla.Compliance(0, 0))
 
 
 @dataclass(frozen=True)
@@ -60,6 +76,26 @@ class OpenRequest:
     state: str
     due_at: datetime
     dermatologist: str | None
+    urgent: bool = False
+
+
+@dataclass(frozen=True)
+class Comment:
+    reference: str
+    given_at: datetime
+    rating: int
+    dermatologist: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class FeedbackFigures:
+    """Was this helpful? Ratings per month (last 12) and per dermatologist (last 12 months), latest comments."""
+
+    overall: sla.RatingFigures
+    by_month: list[tuple[date, sla.RatingFigures]]
+    by_dermatologist: list[tuple[str | None, sla.RatingFigures]]
+    comments: list[Comment]
 
 
 @dataclass(frozen=True)
@@ -71,6 +107,8 @@ class Figures:
     days: list[sla.DayFigures]
     by_dermatologist: list[tuple[str | None, int]]  # None: not claimed
     chart: Chart
+    open_urgent: int = 0
+    feedback: FeedbackFigures | None = None
 
 
 def _names() -> dict[int, str]:
@@ -93,6 +131,7 @@ def load_rounds(since: datetime) -> list[sla.RoundFacts]:
             stopped_at=clock.stopped_at,
             dermatologist_id=claimed_by_id or clock.stopped_by_id,
             cancelled=clock.stopped_at is None and status not in OPEN_STATUSES,
+            urgent=bool(clock.urgent),
         )
         for clock, claimed_by_id, status in rows
     ]
@@ -100,18 +139,25 @@ def load_rounds(since: datetime) -> list[sla.RoundFacts]:
 
 def _open_requests(now: datetime, policy: ResponsePolicy, names: dict[int, str]) -> list[OpenRequest]:
     rows = db.session.execute(
-        select(ConsultationRequest.reference, ConsultationRequest.due_at, ConsultationRequest.claimed_by_id)
+        select(
+            ConsultationRequest.reference,
+            ConsultationRequest.due_at,
+            ConsultationRequest.claimed_by_id,
+            ConsultationRequest.urgent,
+            ConsultationRequest.response_target_hours,
+        )
         .where(ConsultationRequest.status.in_(OPEN_STATUSES), ConsultationRequest.due_at.is_not(None))
-        .order_by(ConsultationRequest.due_at)
+        .order_by(ConsultationRequest.urgent.desc(), ConsultationRequest.due_at)
     ).all()
     return [
         OpenRequest(
             reference,
-            sla.clock_state(due_at, now, policy),
+            sla.clock_state(due_at, now, policy, target),
             due_at,
             names.get(claimed_by_id) if claimed_by_id is not None else None,
+            bool(urgent),
         )
-        for reference, due_at, claimed_by_id in rows
+        for reference, due_at, claimed_by_id, urgent, target in rows
         if due_at is not None  # as the query already ensures
     ]
 
@@ -124,6 +170,8 @@ def period_figures(rounds: list[sla.RoundFacts], now: datetime, days: int) -> Pe
         answered=len(hours),
         median_hours=_one_decimal(sla.median(hours)),
         p90_hours=_one_decimal(sla.percentile(hours, 90)),
+        urgent=sla.compliance(rounds, now, days, urgent=True),
+        routine=sla.compliance(rounds, now, days, urgent=False),
     )
 
 
@@ -145,12 +193,52 @@ def build(now: datetime, policy: ResponsePolicy, zone: ZoneInfo) -> Figures:
     )
     return Figures(
         now=now,
-        open_counts=sla.open_by_state((r.due_at for r in open_requests), now, policy),
+        # Each open request's state is already decided with its own target (an urgent one's is shorter).
+        open_counts={state: sum(1 for r in open_requests if r.state == state) for state in OPEN_STATES},
+        open_urgent=sum(1 for r in open_requests if r.urgent),
+        feedback=feedback_figures(now, zone, names),
         needs_attention=[r for r in open_requests if r.state in (sla.AT_RISK, sla.OVERDUE)],
         periods=[period_figures(rounds, now, days) for days in PERIODS],
         days=days,
         by_dermatologist=by_dermatologist,
         chart=chart(days),
+    )
+
+
+FEEDBACK_MONTHS = 12
+LATEST_COMMENTS = 20
+
+
+def feedback_figures(now: datetime, zone: ZoneInfo, names: dict[int, str]) -> FeedbackFigures:
+    """Ratings of the last 12 months, per month and per dermatologist, and the latest comments."""
+    since = now - timedelta(days=31 * FEEDBACK_MONTHS)
+    rows = db.session.execute(
+        select(Feedback.created_at, Feedback.rating, Feedback.dermatologist_id).where(Feedback.created_at >= since)
+    ).all()
+    ratings = [sla.Rating(given_at, rating, dermatologist_id) for given_at, rating, dermatologist_id in rows]
+    per_dermatologist = sorted(
+        (
+            (names.get(user_id) if user_id else None, figures)
+            for user_id, figures in sla.ratings_by_dermatologist(ratings).items()
+        ),
+        key=lambda item: (item[0] is None, item[0] or ""),
+    )
+    latest = db.session.execute(
+        select(Feedback, ConsultationRequest.reference)
+        .join(ConsultationRequest, ConsultationRequest.id == Feedback.request_id)
+        .where(Feedback.comment.is_not(None))
+        .order_by(Feedback.created_at.desc(), Feedback.id.desc())
+        .limit(LATEST_COMMENTS)
+    ).all()
+    comments = [
+        Comment(reference, row.created_at, row.rating, names.get(row.dermatologist_id or 0), row.comment or "")
+        for row, reference in latest
+    ]
+    return FeedbackFigures(
+        overall=sla.rating_figures(ratings),
+        by_month=sla.ratings_by_month(ratings, now, FEEDBACK_MONTHS, zone),
+        by_dermatologist=per_dermatologist,
+        comments=comments,
     )
 
 
@@ -250,6 +338,10 @@ def csv_rows(figures: Figures) -> list[list[str]]:
             ["first_responses", label, "", "", period.answered],
             ["first_response_median_hours", label, "", "", period.median_hours],
             ["first_response_p90_hours", label, "", "", period.p90_hours],
+            ["urgent_rounds_met", label, "", "", period.urgent.met],
+            ["urgent_rounds_missed", label, "", "", period.urgent.missed],
+            ["routine_rounds_met", label, "", "", period.routine.met],
+            ["routine_rounds_missed", label, "", "", period.routine.missed],
         ]
     for day in figures.days:
         iso = day.day.isoformat()
@@ -260,6 +352,18 @@ def csv_rows(figures: Figures) -> list[list[str]]:
             ["answered_within_target_percent", "day", iso, "", day.share],
         ]
     rows += [["breaches", "last 30 days", "", name or UNCLAIMED, count] for name, count in figures.by_dermatologist]
+    rows.append(["open_urgent_requests", "now", "", "", figures.open_urgent])
+    if figures.feedback is not None:
+        for month, rated in figures.feedback.by_month:
+            rows += [
+                ["ratings", "month", month.strftime("%Y-%m"), "", rated.count],
+                ["rating_average", "month", month.strftime("%Y-%m"), "", rated.average],
+            ]
+        for name, rated in figures.feedback.by_dermatologist:
+            rows += [
+                ["ratings", "last 12 months", "", name or UNCLAIMED, rated.count],
+                ["rating_average", "last 12 months", "", name or UNCLAIMED, rated.average],
+            ]
     return [[_cell(value) for value in row] for row in rows]
 
 

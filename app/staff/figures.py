@@ -27,6 +27,7 @@ class RoundFacts:
     stopped_at: datetime | None = None
     dermatologist_id: int | None = None  # held the claim (or, failing that, sent the reply)
     cancelled: bool = False  # the request ended (withdrawn, closed) with this round unanswered
+    urgent: bool = False  # worked as urgent (red-flag answers), with its own shorter target
 
 
 def decided_at(facts: RoundFacts, now: datetime) -> datetime | None:
@@ -67,9 +68,15 @@ class Compliance:
         return round(100 * self.met / self.decided, 1) if self.decided else None
 
 
-def compliance(rounds: Iterable[RoundFacts], now: datetime, days: int) -> Compliance:
-    """Rounds decided in the last `days` days (rolling): how many met the target and how many missed it."""
-    results = [outcome(r, now) for r in rounds if _in_window(decided_at(r, now), now, days)]
+def compliance(rounds: Iterable[RoundFacts], now: datetime, days: int, urgent: bool | None = None) -> Compliance:
+    """Rounds decided in the last `days` days (rolling): how many met the target and how many missed it.
+
+    `urgent`: only urgent rounds (True), only routine ones (False), or all (None)."""
+    results = [
+        outcome(r, now)
+        for r in rounds
+        if (urgent is None or r.urgent == urgent) and _in_window(decided_at(r, now), now, days)
+    ]
     return Compliance(met=results.count(MET), missed=results.count(MISSED))
 
 
@@ -148,3 +155,58 @@ def open_by_state(due_times: Iterable[datetime], now: datetime, policy: Response
     for due_at in due_times:
         counts[clock_state(due_at, now, policy)] += 1
     return counts
+
+
+# --- Was this helpful? Ratings per month and per dermatologist ----------------------------------
+
+
+@dataclass(frozen=True)
+class Rating:
+    """One patient's rating as the figures see it."""
+
+    given_at: datetime
+    rating: int
+    dermatologist_id: int | None = None
+
+
+@dataclass(frozen=True)
+class RatingFigures:
+    count: int
+    average: float | None
+    helpful: int  # rated 4 or 5
+
+    @property
+    def helpful_share(self) -> float | None:
+        return round(100 * self.helpful / self.count, 1) if self.count else None
+
+
+def rating_figures(ratings: Iterable[Rating]) -> RatingFigures:
+    values = [r.rating for r in ratings]
+    average = round(sum(values) / len(values), 2) if values else None
+    return RatingFigures(count=len(values), average=average, helpful=sum(1 for v in values if v >= 4))
+
+
+def ratings_by_month(
+    ratings: Iterable[Rating], now: datetime, months: int, zone: ZoneInfo
+) -> list[tuple[date, RatingFigures]]:
+    """The last `months` calendar months in the clinic's zone (this month last), each with its ratings."""
+    today = as_utc(now).astimezone(zone).date()
+    firsts = []
+    year, month = today.year, today.month
+    for _ in range(months):
+        firsts.append(date(year, month, 1))
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    buckets: dict[date, list[Rating]] = {first: [] for first in firsts}
+    for r in ratings:
+        local = as_utc(r.given_at).astimezone(zone).date()
+        key = date(local.year, local.month, 1)
+        if key in buckets:
+            buckets[key].append(r)
+    return [(first, rating_figures(buckets[first])) for first in reversed(firsts)]
+
+
+def ratings_by_dermatologist(ratings: Iterable[Rating]) -> dict[int | None, RatingFigures]:
+    grouped: dict[int | None, list[Rating]] = {}
+    for r in ratings:
+        grouped.setdefault(r.dermatologist_id, []).append(r)
+    return {dermatologist: rating_figures(rows) for dermatologist, rows in grouped.items()}

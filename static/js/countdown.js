@@ -18,7 +18,8 @@
     var root = badge.closest("[data-countdown-root]") || document.body;
     var data = root.dataset;
     return {
-      warningHours: parseFloat(data.slaWarningHours || badge.dataset.slaWarningHours || "4"),
+      // A badge's own warning (an urgent request's, shorter) wins over the page's.
+      warningHours: parseFloat(badge.dataset.warningHours || data.slaWarningHours || badge.dataset.slaWarningHours || "4"),
       hoursMinutes: data.formatHoursMinutes || "%(hours)s h %(minutes)s min",
       minutes: data.formatMinutes || "%(minutes)s min",
       left: data.formatLeft || "%(time)s left",

@@ -1,7 +1,8 @@
 /* The patient's private page and its confirmation pages. Everything works without this script; with it:
  * - a form marked data-send-once cannot be sent twice by a double tap (the button says "Sending…");
  * - the reply form lists the photos chosen and warns at once about too many or too large ones
- *   (the server checks again and has the last word).
+ *   (the server checks again and has the last word);
+ * - a check-in reply's guided photo slots are checked and resized on the phone before the upload.
  */
 (function () {
   "use strict";
@@ -60,12 +61,43 @@
     }
   }
 
+  function sizeSlotPhotos(form) {
+    // A check-in reply's guided slots: each photo is checked and resized on the phone (static/js/photo-prep.js)
+    // and put back in its input, so the plain form post sends the smaller copy.
+    if (!window.PhotoPrep || !window.DataTransfer) { return; }
+    var maxEdge = parseInt(form.dataset.maxEdge, 10) || 2048;
+    form.querySelectorAll("input.slot-input").forEach(function (input) {
+      input.addEventListener("change", function () {
+        var file = input.files && input.files[0];
+        var status = form.querySelector("#" + input.id + "-status");
+        if (!file || input.dataset.prepared === file.name + file.size) { return; }
+        if (status) { status.textContent = form.dataset.msgPreparing || ""; }
+        window.PhotoPrep.prepare(file, { maxEdge: maxEdge }).then(function (prepared) {
+          if (prepared.resized) {
+            var swap = new DataTransfer();
+            swap.items.add(prepared.file);
+            input.dataset.prepared = prepared.file.name + prepared.file.size;
+            input.files = swap.files;
+          }
+          if (status) {
+            var words = [prepared.file.name + " (" + formatSize(prepared.file.size) + ")"];
+            prepared.warnings.forEach(function (warning) {
+              words.push(form.dataset["msg" + warning.charAt(0).toUpperCase() + warning.slice(1)] || "");
+            });
+            status.textContent = words.join(" ");
+          }
+        });
+      });
+    });
+  }
+
   function start() {
     document.querySelectorAll("form[data-send-once]").forEach(sendOnce);
     var reply = document.getElementById("reply-form");
     if (reply) {
       describePhotos(reply);
       offerCamera(reply);
+      sizeSlotPhotos(reply);
     }
   }
 

@@ -151,23 +151,34 @@ def test_photo_picker_works_with_the_keyboard_alone(live_server, page, tmp_path)
 
     page.keyboard.press("Tab")
     assert focused(page, ".skip-link") and page.locator(".skip-link").is_visible()
-    stops = tab_to(page, "#photos")
-    # The form is met in reading order: about you, about the skin, health, then photos.
-    order = ["full_name", "email", "phone", "date_of_birth", "condition", "description", "medications", "photos"]
+    stops = tab_to(page, "#photo-1-far")
+    # The form is met in reading order: is it urgent, about you, about the skin, health, then the photo slots.
+    order = [
+        "red_flags-0",
+        "full_name",
+        "email",
+        "phone",
+        "date_of_birth",
+        "condition",
+        "description",
+        "medications",
+        "area-1-site",
+        "photo-1-far",
+    ]
     # (A date input is three stops, day, month and year, in Chromium: count each field once.)
     assert [stop for stop in dict.fromkeys(stops) if stop in order] == order
     assert focus_is_visible(page)
-    label = page.locator("label[for=photos]")
+    label = page.locator("label[for=photo-1-far]")
     expect(label).to_be_visible()
-    expect(label).to_contain_text("Add photos")
+    expect(label).to_contain_text("From a distance")
 
     # Space on the picker opens the system's file chooser, as a click would.
     open_file_chooser_with_space(page).set_files(str(rash))
-    previews = page.locator("#photo-previews .photo-preview")
+    previews = page.locator('[data-photo-slot="photo-1-far"] .slot-preview .photo-preview')
     expect(previews).to_have_count(1)
 
     # The chosen photo can be taken out again by keyboard, and the focus stays in the form.
-    tab_to(page, "#photo-previews button")
+    tab_to(page, '[data-photo-slot="photo-1-far"] .slot-preview button')
     assert focus_is_visible(page)
     page.keyboard.press("Enter")
     expect(previews).to_have_count(0)
@@ -254,19 +265,18 @@ def test_intake_form_and_private_page_fit_a_phone_without_sideways_scrolling(liv
     assert too_wide == []
 
 
-def test_on_a_phone_the_form_offers_the_camera(live_server, browser):
+def test_on_a_phone_each_view_has_its_own_labelled_photo_slot(live_server, browser):
     context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, locale="lt-LT")
     try:
         page = context.new_page()
         page.goto(f"{live_server.url}/consultation/new")
         expect(page.locator("html")).to_have_attribute("lang", "lt")  # from the phone's language
-        picker = page.locator("#photos")
-        expect(picker).to_have_attribute("accept", re.compile(r"image/jpeg.*image/heic|image/heic.*image/jpeg"))
-        assert picker.evaluate("input => input.multiple")
-        camera = page.locator("input[type=file][capture]")
-        expect(camera).to_be_visible()
-        expect(camera).to_have_attribute("capture", "environment")
-        expect(camera).to_have_attribute("accept", re.compile("image/"))
-        expect(page.get_by_label("Telefonu galite nufotografuoti ir dabar:")).to_be_visible()
+        for label in ("Iš toliau", "Iš vidutinio atstumo", "Iš arti"):
+            slot = page.get_by_label(f"{label} · 1 sritis", exact=True)
+            expect(slot).to_be_visible()
+            # Images only (the phone offers its camera or its gallery), HEIC from iPhones included.
+            expect(slot).to_have_attribute("accept", re.compile(r"image/jpeg.*image/heic"))
+        expect(page.get_by_text("Pridėti kitą sritį").first).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     finally:
         context.close()

@@ -51,6 +51,8 @@ def fill_in_the_form_in_lithuanian(page) -> None:
     page.get_by_label("Savais žodžiais aprašykite, kas jus vargina").fill(
         "Ant abiejų delnų kas kelias savaites atsiranda smulkių geltonų pūlinukų."
     )
+    page.get_by_label("Nė vienas iš šių").check()
+    page.locator("#area-1-site").select_option("hands")
     page.get_by_label(re.compile("saugotų ir naudotų mano sveikatos duomenis")).check()
     page.get_by_label(re.compile("Perskaičiau ir sutinku")).check()
 
@@ -78,9 +80,10 @@ def test_patient_switches_to_lithuanian_and_sends_photos(live_server, page, tmp_
     assert fits_width(page)
 
     fill_in_the_form_in_lithuanian(page)
-    page.get_by_label("Pridėti nuotraukų").set_input_files([str(sideways), str(close_up)])
-    expect(page.locator("#photo-previews .photo-preview")).to_have_count(2)
-    expect(page.locator("#photo-previews").get_by_role("button", name="Pašalinti").first).to_be_visible()
+    page.get_by_label("Iš toliau · 1 sritis").set_input_files(str(sideways))
+    page.get_by_label("Iš arti · 1 sritis").set_input_files(str(close_up))
+    expect(page.locator(".slot-preview .photo-preview")).to_have_count(2)
+    expect(page.locator(".slot-preview").get_by_role("button", name=re.compile("Pašalinti")).first).to_be_visible()
     page.get_by_role("button", name="Siųsti dermatologui").click()
 
     expect(page).to_have_url(f"{live_server.url}/consultation/received")

@@ -42,6 +42,8 @@ def fill_in_the_form(page, *, consent: bool = True) -> None:
     page.get_by_label("Describe the problem in your own words").fill(
         "Small yellow pustules on both palms that come back every few weeks."
     )
+    page.get_by_label("None of these").check()
+    page.locator("#area-1-site").select_option("hands")
     if consent:
         agree_to_everything(page)
 
@@ -49,6 +51,12 @@ def fill_in_the_form(page, *, consent: bool = True) -> None:
 def agree_to_everything(page) -> None:
     page.get_by_label(re.compile("keeps and uses my health information")).check()
     page.get_by_label(re.compile("accept the terms")).check()
+
+
+def add_photos(page, paths) -> None:
+    """Put photos in the first area's guided slots, in view order (far, medium, close-up)."""
+    for view, path in zip(("far", "medium", "close"), paths, strict=False):
+        page.locator(f"#photo-1-{view}").set_input_files(str(path))
 
 
 def unexpected(errors: list[str]) -> list[str]:
@@ -73,8 +81,8 @@ def test_patient_sends_photos_from_a_condition_page_and_reads_the_confirmation(
     expect(page.get_by_text("One from a distance")).to_be_visible()
 
     fill_in_the_form(page)
-    page.locator("#photos").set_input_files([str(path) for path in phone_photos])
-    previews = page.locator("#photo-previews .photo-preview")
+    add_photos(page, phone_photos)
+    previews = page.locator(".slot-preview .photo-preview")
     expect(previews).to_have_count(2)
     expect(previews.first).to_contain_text("IMG_2041.jpg")
     assert image_loaded(previews.first.locator("img"))
@@ -116,7 +124,8 @@ def test_form_with_a_mistake_keeps_the_answers_and_the_photos(live_server, page,
     page.set_viewport_size(PHONE)
     page.goto(f"{live_server.url}/consultation/new")
     fill_in_the_form(page, consent=False)
-    page.locator("#photos").set_input_files(str(phone_photos[0]))
+    add_photos(page, phone_photos[:1])
+    expect(page.locator(".slot-preview .photo-preview")).to_have_count(1)
     page.get_by_role("button", name="Send to a dermatologist").click()
 
     summary = page.locator("#error-summary")
@@ -125,7 +134,7 @@ def test_form_with_a_mistake_keeps_the_answers_and_the_photos(live_server, page,
     expect(summary).to_contain_text("We need your permission")
     expect(page.get_by_label("Full name")).to_have_value("Ona Petraitienė")
     expect(page.get_by_label("Hands or palms")).to_be_checked()
-    kept = page.locator(".kept-photos img")
+    kept = page.locator(".kept-in-slot img")
     expect(kept).to_have_count(1)
     expect(kept.first).to_have_js_property("complete", True)
     assert image_loaded(kept.first)
@@ -145,7 +154,7 @@ def test_form_works_without_javascript(live_server, browser, phone_photos):
         page = context.new_page()
         page.goto(f"{live_server.url}/consultation/new")
         fill_in_the_form(page)
-        page.locator("#photos").set_input_files([str(path) for path in phone_photos])
+        add_photos(page, phone_photos)
         page.get_by_role("button", name="Send to a dermatologist").click()
         expect(page).to_have_url(f"{live_server.url}/consultation/received")
         expect(page.locator("#private-link")).to_be_visible()

@@ -37,6 +37,7 @@ def app_server(tmp_path_factory):
         "SECRET_KEY": secrets.token_urlsafe(48),
         "DATABASE_URL": f"sqlite:///{folder / 'clinic.sqlite'}",
         "UPLOAD_DIR": str(folder / "uploads"),
+        "PUBLIC_BASE_URL": "https://clinic.example",  # the Host the requests below carry (TRUSTED_HOSTS)
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": "1",
     }

@@ -26,7 +26,7 @@ INTERNATIONAL = "josé@example.com"
 
 def queue(recipient: str, reference: str = "DRM-7K3Q9X") -> OutboundEmail:
     context = {"reference": reference, "due_local": "2026-11-25 11:00", "link": f"http://localhost/queue/{reference}"}
-    row = outbox.enqueue(recipient, "sla_at_risk", context=context)
+    row = outbox.enqueue(recipient, outbox.EmailTemplate.SLA_AT_RISK, context=context)
     db.session.commit()
     assert row is not None
     return row
