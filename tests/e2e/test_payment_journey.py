@@ -19,7 +19,7 @@ from app.extensions import db
 from app.models import ConsultationRequest, Payment, PaymentEvent, ResponseClock
 from tests.e2e.conftest import LiveServer
 from tests.e2e.helpers import PHONE, AccessibilityReport, fits_width, sign_in
-from tests.e2e.test_patient_journey import fill_in_the_form, unexpected
+from tests.e2e.test_patient_journey import add_photos, fill_in_the_form, unexpected
 from tests.factories import make_user, photo_bytes
 from tests.payments.conftest import paid_settings
 from tests.stripe_standin import StripeStandIn
@@ -99,7 +99,7 @@ def test_a_patient_pays_for_an_express_answer_and_is_back_with_a_confirmed_reque
     page.set_viewport_size(PHONE)
     page.goto(f"{paid_clinic.url}/consultation/new")
     fill_in_the_form(page)
-    page.locator("#photos").set_input_files(str(photo))
+    add_photos(page, [photo])
     choice = page.get_by_role("group", name="How soon do you need the answer?")
     expect(choice).to_contain_text("€39.00")
     expect(choice).to_contain_text("A written answer within 12 hours")
@@ -143,7 +143,7 @@ def test_a_patient_leaves_the_payment_page_comes_back_and_pays_with_the_webhook_
     standin.webhook_url = None  # the provider's webhook is held back: the return page must do it alone
     page.goto(f"{paid_clinic.url}/consultation/new")
     fill_in_the_form(page)
-    page.locator("#photos").set_input_files(str(photo))
+    add_photos(page, [photo])
     page.get_by_role("button", name="Continue to payment").click()
     page.get_by_role("button", name="Pay €39.00").click()
     page.get_by_role("button", name="Cancel").click()
