@@ -22,7 +22,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -170,24 +170,7 @@ def _insert(
         submission_key=submission_key,
         status=(Status.SUBMITTED if held_for is None else Status.AWAITING_PAYMENT).value,
         language=language,
-        patient_name=details.name,
-        patient_email=normalise_email(details.email),
-        patient_phone=details.phone or None,
-        date_of_birth=details.date_of_birth,
-        sex=details.sex,
-        condition_slug=details.condition_slug or None,
-        body_sites=list(details.body_sites),
-        duration=details.duration,
-        symptoms=list(details.symptoms),
-        description=details.description,
-        medications=details.medications or None,
-        allergies=details.allergies or None,
-        history=list(details.history),
-        history_notes=details.history_notes or None,
-        consent_health_data_at=now,
-        consent_terms_at=now,
-        consent_version=consent_version,
-        created_at=now,
+        **patient_columns(details, consent_version, now),
         updated_at=now,
     )
     _mark_urgency(consultation, details, policies.triage)
@@ -238,6 +221,30 @@ def _mark_urgency(consultation: ConsultationRequest, details: PatientDetails, po
     consultation.triage_flags = assessment.keys or None
     # Whatever target the request would otherwise have (the clinic's, a tier's), urgent keeps its own.
     consultation.response_target_hours = policy.target_hours(assessment, consultation.response_target_hours)
+
+
+def patient_columns(details: PatientDetails, consent_version: str, now: datetime) -> dict[str, Any]:
+    """A request's columns for what the patient told us and agreed to (also the demo's bulk rows)."""
+    return {
+        "patient_name": details.name,
+        "patient_email": normalise_email(details.email),
+        "patient_phone": details.phone or None,
+        "date_of_birth": details.date_of_birth,
+        "sex": details.sex,
+        "condition_slug": details.condition_slug or None,
+        "body_sites": list(details.body_sites),
+        "duration": details.duration,
+        "symptoms": list(details.symptoms),
+        "description": details.description,
+        "medications": details.medications or None,
+        "allergies": details.allergies or None,
+        "history": list(details.history),
+        "history_notes": details.history_notes or None,
+        "consent_health_data_at": now,
+        "consent_terms_at": now,
+        "consent_version": consent_version,
+        "created_at": now,
+    }
 
 
 def _unused_reference() -> str:

@@ -25,7 +25,7 @@ from sqlalchemy import Table, insert, select
 from app.conditions.library import articles
 from app.consultations.clock import ResponsePolicy, due_time
 from app.consultations.states import ENDED, Status, may_move
-from app.consultations.submission import normalise_email
+from app.consultations.submission import patient_columns
 from app.demo import cases, store
 from app.demo.accounts import DERMATOLOGIST_COUNT
 from app.demo.cases import DEMO_CASES, DemoCase, Story
@@ -214,24 +214,7 @@ def request_rows(
         reference=reference,
         submission_key=store.submission_key(number),
         language=patient.language,
-        patient_name=details.name,
-        patient_email=normalise_email(details.email),
-        patient_phone=details.phone or None,
-        date_of_birth=details.date_of_birth,
-        sex=details.sex,
-        condition_slug=details.condition_slug or None,
-        body_sites=list(details.body_sites),
-        duration=details.duration,
-        symptoms=list(details.symptoms),
-        description=details.description,
-        medications=details.medications or None,
-        allergies=details.allergies or None,
-        history=list(details.history),
-        history_notes=details.history_notes or None,
-        consent_health_data_at=story.created,
-        consent_terms_at=story.created,
-        consent_version=consent_version,
-        created_at=story.created,
+        **patient_columns(details, consent_version, story.created),
     )
     return rows
 
