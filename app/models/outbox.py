@@ -18,7 +18,11 @@ FAILED = "failed"
 
 class OutboundEmail(Model):
     __tablename__ = "outbound_emails"
-    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_status_next", "status", "next_attempt_at"),
+        # Staff see the latest sent emails and how many went out lately, however long the history.
+        Index("ix_outbox_status_sent", "status", "sent_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     recipient: Mapped[str] = mapped_column(String(254))
