@@ -12,13 +12,15 @@ import base64
 import hashlib
 import json
 import logging
+import queue
 import secrets
 import smtplib
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.header import Header
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
-from typing import cast
+from typing import Protocol, cast
 
 from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app, render_template
@@ -96,7 +98,23 @@ def enqueue(
 HIDDEN_VALUE = "[sent only by email]"
 
 
-def render(email: OutboundEmail, *, reveal_secrets: bool = True) -> tuple[str, str, str]:
+class EmailContent(Protocol):
+    """What rendering needs of an email: a stored row, or the values of a claimed one."""
+
+    @property
+    def template(self) -> str: ...
+
+    @property
+    def language(self) -> str: ...
+
+    @property
+    def context(self) -> dict: ...
+
+    @property
+    def sealed_context(self) -> str | None: ...
+
+
+def render(email: EmailContent, *, reveal_secrets: bool = True) -> tuple[str, str, str]:
     """(subject, text, html) for a queued email, in the email's language.
 
     templates/emails/<template>.txt starts with a "Subject: ..." line, taken as the subject and
@@ -139,6 +157,11 @@ def mail_configured() -> bool:
     return bool(current_app.config.get("MAIL_SERVER"))
 
 
+# Rows claimed by one statement. A few at a time: the lease of the ones not yet sent runs while the
+# first ones go out, and a worker that stops hands back only these.
+CLAIM_BATCH = 10
+
+
 def deliver(now: datetime | None = None, limit: int = DEFAULT_BATCH) -> dict[str, int]:
     """Send up to `limit` due pending emails; returns counts (sent, retrying, failed, waiting).
 
@@ -149,6 +172,11 @@ def deliver(now: datetime | None = None, limit: int = DEFAULT_BATCH) -> dict[str
     SKIP LOCKED on PostgreSQL, a conditional UPDATE on SQLite), so no email goes out twice.
     A failure adds one to attempts, records the SMTP error and retries after backoff(); after
     OUTBOX_MAX_ATTEMPTS the row is marked failed. Sent and failed rows lose their sealed values.
+    A failure is committed at once; sent emails are marked together with the next claim (one
+    commit for a batch), so a worker killed outright may send up to CLAIM_BATCH emails again after
+    their lease, never none. While the mail server takes one email, the next is claimed and
+    rendered (_Courier); when the server cannot be reached, the emails not yet tried wait for the
+    next run with their attempts unspent.
     """
     counts = {SENT: 0, "retrying": 0, FAILED: 0, "waiting": 0}
     if not mail_configured():
@@ -156,89 +184,207 @@ def deliver(now: datetime | None = None, limit: int = DEFAULT_BATCH) -> dict[str
             select(func.count(OutboundEmail.id)).where(OutboundEmail.status == PENDING)
         ).scalar_one()
         return counts
-    connection: Connection | None = None
+    courier = _Courier()
+    sent: list[tuple[int, datetime]] = []
+    left = limit
     try:
-        for _ in range(limit):
+        while left > 0 and not courier.unreachable:
             moment = now or utcnow()
-            email = _claim_next(moment)
-            if email is None:
+            _mark_sent(sent, commit=False)
+            batch = _claim(moment, min(CLAIM_BATCH, left))
+            left -= len(batch)
+            for index, email in enumerate(batch):
+                if courier.unreachable:
+                    _hand_back(batch[index:], moment)
+                    break
+                _take(courier.send(email, moment), counts, sent)
+            if not batch:
                 break
-            try:
-                connection, result = _send_claimed(email, moment, connection)
-            except _ServerUnreachable as unreachable:
-                connection = None
-                counts[unreachable.result] += 1
-                break  # leave the rest for the next run rather than spend their attempts
-            counts[result] += 1
     finally:
-        _close(connection)
+        _take(courier.finish(), counts, sent)
+        _mark_sent(sent, commit=True)
     return counts
 
 
-def _claim_next(now: datetime) -> OutboundEmail | None:
-    """Take one due pending row for this worker (attempts + 1, lease on next_attempt_at) and commit.
+def _take(outcomes: list[tuple[Claimed, datetime, object]], counts: dict[str, int], sent: list) -> None:
+    """Record what became of emails the courier handled: failures at once, sent ones into `sent`."""
+    for email, moment, outcome in outcomes:
+        if outcome is _NOT_TRIED:
+            _hand_back([email], moment)
+        elif isinstance(outcome, str):  # decided before sending: a failure already recorded
+            counts[outcome] += 1
+        elif outcome is None:
+            sent.append((email.id, moment))
+            counts[SENT] += 1
+        else:
+            counts[_record_failure(email, moment, _smtp_error_text(cast(Exception, outcome)))] += 1
 
-    One statement: UPDATE the oldest due row, chosen by a subquery (FOR UPDATE SKIP LOCKED on
-    PostgreSQL, so two workers never wait for each other; SQLite runs the whole statement under its
-    write lock), RETURNING it. The outer conditions repeat the subquery's, so a row another worker
-    took in the meantime is never taken twice.
-    """
-    due = (
-        select(OutboundEmail.id)
-        .where(OutboundEmail.status == PENDING, OutboundEmail.next_attempt_at <= now)
-        .order_by(OutboundEmail.next_attempt_at, OutboundEmail.id)
-        .limit(1)
-    )
-    if db.session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    claimed = db.session.execute(
-        update(OutboundEmail)
-        .where(
-            OutboundEmail.id == due.scalar_subquery(),
-            OutboundEmail.status == PENDING,
-            OutboundEmail.next_attempt_at <= now,
+
+def _mark_sent(sent: list[tuple[int, datetime]], *, commit: bool) -> None:
+    """Mark the emails sent so far (one UPDATE per moment), in the transaction of the next claim or committed."""
+    for moment in sorted({moment for _, moment in sent}):
+        ids = [email_id for email_id, at in sent if at == moment]
+        db.session.execute(
+            update(OutboundEmail)
+            .where(OutboundEmail.id.in_(ids))
+            .values(status=SENT, sent_at=moment, sealed_context=None, last_error=None)
+            .execution_options(synchronize_session=False)
         )
-        .values(attempts=OutboundEmail.attempts + 1, next_attempt_at=now + CLAIM_LEASE)
-        .returning(OutboundEmail)
-        .execution_options(synchronize_session=False, populate_existing=True)
-    ).scalar_one_or_none()
-    db.session.commit()
-    return claimed
+    sent.clear()
+    if commit:
+        db.session.commit()
 
 
-class _ServerUnreachable(Exception):
-    """The mail server refused the connection, timed out or hung up; `result` is the row's outcome."""
-
-    def __init__(self, result: str) -> None:
-        super().__init__(result)
-        self.result = result
+_NOT_TRIED = object()
 
 
-def _send_claimed(email: OutboundEmail, now: datetime, connection: Connection | None) -> tuple[Connection | None, str]:
-    """Render and send one claimed row; returns the (possibly reopened) connection and the result."""
+class _Courier:
+    """Sends prepared emails on one SMTP connection, from a thread of its own, one at a time, so the
+    worker claims, renders and records the next emails while the server takes the last one.
+
+    send() prepares an email in the calling thread (rendering and the database stay there) and
+    hands it over; it returns the outcomes that have come back meanwhile: None (sent), an
+    exception (refused, or the server unreachable), or _NOT_TRIED (queued behind an unreachable
+    server). finish() waits for the rest and closes the connection.
+    """
+
+    def __init__(self) -> None:
+        self.connection: Connection | None = None
+        self.unreachable = False
+        self._waiting: queue.Queue = queue.Queue(maxsize=1)
+        self._outcomes: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def send(self, email: Claimed, now: datetime) -> list[tuple[Claimed, datetime, object]]:
+        prepared = _prepare(email, now)
+        if isinstance(prepared, str):
+            return [(email, now, prepared), *self._done()]
+        if self.connection is None:
+            try:
+                self.connection = _open()
+            except (smtplib.SMTPException, OSError) as error:
+                self.unreachable = True
+                return [(email, now, error), *self._done()]
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="outbox-courier", daemon=True)
+            self._thread.start()
+        self._waiting.put((email, now, prepared))
+        return self._done()
+
+    def finish(self) -> list[tuple[Claimed, datetime, object]]:
+        if self._thread is not None:
+            self._waiting.put(None)
+            self._thread.join()
+        outcomes = self._done()
+        _close(self.connection)
+        return outcomes
+
+    def _done(self) -> list[tuple[Claimed, datetime, object]]:
+        outcomes = []
+        while not self._outcomes.empty():
+            outcome = self._outcomes.get()
+            if isinstance(outcome[2], Exception) and not isinstance(outcome[2], MESSAGE_ERRORS):
+                self.unreachable = True
+            outcomes.append(outcome)
+        return outcomes
+
+    def _run(self) -> None:
+        gone = False
+        while (item := self._waiting.get()) is not None:
+            email, now, content = item
+            if gone:
+                self._outcomes.put((email, now, _NOT_TRIED))
+                continue
+            try:
+                host = self.connection.host if self.connection is not None else None
+                if host is not None:  # None: Flask-Mail's MAIL_SUPPRESS_SEND (tests), nothing goes out
+                    host.sendmail(content.sender, [email.recipient], content.data)
+                self._outcomes.put((email, now, None))
+            except MESSAGE_ERRORS as error:
+                self._outcomes.put((email, now, error))
+            except (smtplib.SMTPException, OSError) as error:
+                gone = True
+                self._outcomes.put((email, now, error))
+
+
+def _prepare(email: Claimed, now: datetime) -> MimeMessage | str:
+    """The email as it will be sent; or, when it cannot be built, the failure recorded (its result)."""
     try:
         subject, text, html = render(email)
     except Exception as error:  # a broken template must not stop the worker; staff see the row
-        return connection, _record_failure(email, now, f"could not render the email: {type(error).__name__}")
+        return _record_failure(email, now, f"could not render the email: {type(error).__name__}")
     try:
-        content = mime_message(email.recipient, subject, text, html, current_app.config["MAIL_DEFAULT_SENDER"])
+        return mime_message(email.recipient, subject, text, html, current_app.config["MAIL_DEFAULT_SENDER"])
     except ValueError as error:  # a line break in an address or subject: never sent as it is
-        return connection, _record_failure(email, now, f"could not build the email: {error}")
-    try:
-        connection = connection or _open()
-        if connection.host is not None:  # None: Flask-Mail's MAIL_SUPPRESS_SEND (tests), nothing goes out
-            connection.host.sendmail(content.sender, [email.recipient], content.data)
-    except MESSAGE_ERRORS as error:
-        return connection, _record_failure(email, now, _smtp_error_text(error))
-    except (smtplib.SMTPException, OSError) as error:
-        _close(connection)
-        raise _ServerUnreachable(_record_failure(email, now, _smtp_error_text(error))) from error
-    email.status = SENT
-    email.sent_at = now
-    email.sealed_context = None
-    email.last_error = None
+        return _record_failure(email, now, f"could not build the email: {error}")
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A claimed row's values, read once: the commits after each email never reload it."""
+
+    id: int
+    recipient: str
+    template: str
+    language: str
+    context: dict
+    sealed_context: str | None
+    attempts: int  # this attempt included
+
+
+def _claim(now: datetime, size: int) -> list[Claimed]:
+    """Take up to `size` due pending rows for this worker (attempts + 1, lease on next_attempt_at), commit.
+
+    One statement: UPDATE the oldest due rows, chosen by a subquery (FOR UPDATE SKIP LOCKED on
+    PostgreSQL, so two workers never wait for each other; SQLite runs the whole statement under its
+    write lock), RETURNING them. The outer conditions repeat the subquery's, so a row another worker
+    took in the meantime is never taken twice.
+    """
+    email = OutboundEmail
+    due = (
+        select(email.id)
+        .where(email.status == PENDING, email.next_attempt_at <= now)
+        .order_by(email.next_attempt_at, email.id)
+        .limit(size)
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    rows = db.session.execute(
+        update(email)
+        .where(email.id.in_(due.scalar_subquery()), email.status == PENDING, email.next_attempt_at <= now)
+        .values(attempts=email.attempts + 1, next_attempt_at=now + CLAIM_LEASE)
+        .returning(
+            email.id, email.recipient, email.template, email.language, email.context, email.sealed_context,
+            email.attempts,
+        )
+        .execution_options(synchronize_session=False)
+    ).all()  # fmt: skip
     db.session.commit()
-    return connection, SENT
+    claimed = [Claimed(*row) for row in rows]
+    return sorted(claimed, key=lambda row: row.id)
+
+
+def _claim_next(now: datetime) -> Claimed | None:
+    """Take one due pending row (what a worker does before sending it)."""
+    claimed = _claim(now, 1)
+    return claimed[0] if claimed else None
+
+
+def _hand_back(emails: list[Claimed], now: datetime) -> None:
+    """Release claimed rows that were never tried: their attempt is not spent and they are due again."""
+    if emails:
+        _change([email.id for email in emails], attempts=OutboundEmail.attempts - 1, next_attempt_at=now)
+
+
+def _change(ids: list[int], **values) -> None:
+    """One UPDATE of the given rows, committed."""
+    db.session.execute(
+        update(OutboundEmail)
+        .where(OutboundEmail.id.in_(ids))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
 
 
 @dataclass(frozen=True)
@@ -286,26 +432,21 @@ def _part(subtype: str, content: str, boundary: str) -> str:
     )
 
 
-def _record_failure(email: OutboundEmail, now: datetime, error: str) -> str:
+def _record_failure(email: Claimed, now: datetime, error: str) -> str:
     """One failed attempt: retry after backoff, or give up after OUTBOX_MAX_ATTEMPTS (shown to staff)."""
-    email.last_error = error[:500]
+    values: dict = {"last_error": error[:500]}
     if email.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
-        email.status = FAILED
-        _wipe_secrets(email)
+        values.update(status=FAILED, sealed_context=None)
+        if email.sealed_context:
+            # Remember that a link was removed, so a retry from the dashboard can be explained to staff.
+            values["context"] = {**(email.context or {}), "link_removed": True}
         result = FAILED
     else:
-        email.next_attempt_at = now + backoff(email.attempts, current_app.config["OUTBOX_BACKOFF_SECONDS"])
+        values["next_attempt_at"] = now + backoff(email.attempts, current_app.config["OUTBOX_BACKOFF_SECONDS"])
         result = "retrying"
-    db.session.commit()
+    _change([email.id], **values)
     log.warning("outbox: email %s attempt %s %s", email.id, email.attempts, result)
     return result
-
-
-def _wipe_secrets(email: OutboundEmail) -> None:
-    if email.sealed_context:
-        # Remember that a link was removed, so a retry from the dashboard can be explained to staff.
-        email.context = {**(email.context or {}), "link_removed": True}
-    email.sealed_context = None
 
 
 def _smtp_error_text(error: Exception) -> str:

@@ -55,3 +55,69 @@ def test_a_display_name_outside_ascii_is_encoded():
 def test_a_line_break_in_a_header_is_refused(recipient, subject):
     with pytest.raises(ValueError, match="line break"):
         mime_message(recipient, subject, "t", "<p>h</p>", SENDER)
+
+
+# --- A round of delivery: several claim batches, one connection -----------------------------------
+
+
+@pytest.fixture
+def sending_app(tmp_path):
+    from tests.conftest import build_app, empty_database, reset_database
+    from tests.smtp import MailServer
+
+    server = MailServer(reject={"bounce@example.com"}).start()
+    app = build_app(tmp_path, **server.settings(), MAIL_TIMEOUT=5)
+    reset_database(app)
+    with app.app_context():
+        yield app, server
+        from app.extensions import db
+
+        db.session.remove()
+    empty_database(app)
+    server.stop()
+
+
+def test_a_round_sends_each_email_once_and_marks_it_sent(sending_app):
+    from datetime import UTC, datetime
+
+    import time_machine
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.models import FAILED, PENDING, SENT, OutboundEmail
+    from app.outbox import CLAIM_BATCH, deliver, enqueue
+
+    _app, server = sending_app
+    count = CLAIM_BATCH * 2 + 3
+    moment = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    with time_machine.travel(moment, tick=False):
+        for n in range(count):
+            enqueue(f"person{n}@clinic.example", "sla_at_risk", context={"reference": f"DRM-{n:06d}", "link": "x"})
+        enqueue("bounce@example.com", "sla_at_risk", context={"reference": "DRM-BOUNCE", "link": "x"})
+        db.session.commit()
+        counts = deliver(limit=100)
+    assert counts == {SENT: count, "retrying": 1, FAILED: 0, "waiting": 0}
+    assert sorted(server.recipients()) == sorted(f"person{n}@clinic.example" for n in range(count))
+    rows = db.session.execute(select(OutboundEmail.recipient, OutboundEmail.status, OutboundEmail.sent_at)).all()
+    assert {(status, sent_at) for recipient, status, sent_at in rows if recipient != "bounce@example.com"} == {
+        (SENT, moment)
+    }
+    assert [status for recipient, status, _ in rows if recipient == "bounce@example.com"] == [PENDING]
+
+
+def test_emails_not_yet_tried_when_the_server_goes_away_keep_their_attempts(sending_app):
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.models import SENT, OutboundEmail
+    from app.outbox import deliver, enqueue
+
+    _app, server = sending_app
+    for n in range(5):
+        enqueue(f"person{n}@clinic.example", "sla_at_risk", context={"reference": f"DRM-{n:06d}", "link": "x"})
+    db.session.commit()
+    server.stop()  # the mail server is gone before the round starts
+    counts = deliver()
+    assert (counts[SENT], counts["retrying"]) == (0, 1)
+    attempts = sorted(db.session.execute(select(OutboundEmail.attempts)).scalars())
+    assert attempts == [0, 0, 0, 0, 1]  # only the email that met the closed door spent an attempt
