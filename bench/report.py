@@ -115,6 +115,28 @@ Raw numbers:
 |---|---|
 {machine}
 
+## What these measurements decided
+
+- **gunicorn preloads the app** (`preload_app`, gunicorn.conf.py) and the master renders every public page in
+  every language and encoding before it forks (app/prefork.py); the database engine is disposed in the master
+  after that and in each worker after the fork. A recycled worker starts warm, so recycling costs a fork.
+- **`max_requests = 100,000`** (jitter 10,000), from the leak test below: after warm-up a worker's memory stayed
+  flat through the whole test (its row gives the count and every sample), and every in-memory cache is bounded.
+  Recycling every 2,000 requests, as before, re-imported the app and re-rendered every page each time.
+- **Public pages are cacheable by any proxy** (Cache-Control: public, a strong ETag, 304 answers), and the shipped
+  nginx site micro-caches them, so a burst of readers never reaches Python.
+- **Indexes for a national history** (migration e7c4a9f2b1d3): photos by message (each erasure in the retention
+  purge scanned every photo once per message), response rounds by reply time and sent emails by time (the staff
+  dashboard read every round and every sent email), and reference prefixes on PostgreSQL (a partial reference
+  search read every request). The dashboard counts emails sent in the last 7 days rather than ever.
+- **The email worker** claims rows in batches with one statement, marks sent ones with the next claim, writes the
+  MIME message directly and talks to the mail server from a thread of its own while it renders the next email.
+
+Not changed, but seen while measuring: the app never closes a request whose patient does not answer a
+question, so over the years "awaiting patient" would grow in every queue tab's count (the national history
+closes them after a fortnight); and a reader who holds a session cookie (after opening the form, say) is sent
+a new cookie with every page (Flask-Login's strong session protection), so their pages are never shareable.
+
 ## How each figure is measured
 
 {methods}
