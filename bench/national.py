@@ -144,9 +144,10 @@ class Story:
     """One request's history, played out from its age; appends its rows to a batch."""
 
     def __init__(self, rng: random.Random, ids: Ids, rows: Rows, now: datetime, dermatologists: list[int],
-                 team_email: str, references: set[str]) -> None:  # fmt: skip
+                 team_email: str, references: set[str], key_format: str) -> None:  # fmt: skip
         self.rng, self.ids, self.rows, self.now = rng, ids, rows, now
         self.dermatologists, self.team_email, self.references = dermatologists, team_email, references
+        self.key_format = key_format
 
     def reference(self) -> str:
         while True:
@@ -238,7 +239,7 @@ class Story:
         self.rows.add(
             "consultation_requests",
             (
-                request_id, reference, f"national-{number:07d}", r["status"], language,
+                request_id, reference, self.key_format.format(number), r["status"], language,
                 f"{rng.choice(FIRST)} {rng.choice(LAST)}", email,
                 f"+370 6{rng.randrange(10_000_000):07d}" if rng.random() < 0.7 else None,
                 date(rng.randint(1940, 2010), rng.randint(1, 12), rng.randint(1, 28)),
@@ -329,13 +330,13 @@ def _ensure_accounts(connection: sa.Connection, password: str, now: datetime) ->
     return existing
 
 
-def _batches(total: int, now: datetime, ids: Ids, dermatologists: list[int], team: str) -> Iterator[Rows]:
+def _batches(numbers: range, now: datetime, ids: Ids, dermatologists: list[int], team: str, references: set[str],
+             key_format: str) -> Iterator[Rows]:  # fmt: skip
     rng = random.Random(20261130)
-    references: set[str] = set()
-    for start in range(0, total, BATCH):
+    for start in range(numbers.start, numbers.stop, BATCH):
         rows = Rows()
-        story = Story(rng, ids, rows, now, dermatologists, team, references)
-        for number in range(start, min(start + BATCH, total)):
+        story = Story(rng, ids, rows, now, dermatologists, team, references, key_format)
+        for number in range(start, min(start + BATCH, numbers.stop)):
             story.write(number)
         yield rows
 
@@ -405,14 +406,30 @@ def _drop_secondary_indexes(connection: sa.Connection) -> list[str]:
     return again
 
 
-def load(url: str, total: int, now: datetime | None = None, password: str = PASSWORD) -> dict:
-    """Write `total` requests (and everything about them) into the database at `url`; returns what it made."""
+def load(
+    url: str,
+    total: int,
+    now: datetime | None = None,
+    password: str = PASSWORD,
+    *,
+    dermatologists: list[int] | None = None,
+    key_format: str = "national-{:07d}",
+    first_number: int = 0,
+) -> dict:
+    """Write `total` requests (and everything about them) into the database at `url`; returns what it made.
+
+    By default the requests belong to this module's accounts (created when missing, all with
+    `password`). `flask demo seed --requests N` can write its bulk rows with the same code: its
+    dermatologists' ids, its submission keys ("demo-{:06d}") and numbers after its hand-written
+    examples (a request's number sets its age: RATE_PER_DAY a day, going back from `now`).
+    """
     now = now or datetime.now(UTC)
     engine = sa.create_engine(url)
     started = time.perf_counter()
     postgres = engine.dialect.name == "postgresql"
     with engine.begin() as connection:
-        users = _ensure_accounts(connection, password, now)
+        users = _ensure_accounts(connection, password, now) if dermatologists is None else {}
+        references = set(connection.execute(sa.text("SELECT reference FROM consultation_requests")).scalars())
         ids = Ids(_start_ids(connection))
         rebuild: list[str] = []
         if postgres:
@@ -422,9 +439,11 @@ def load(url: str, total: int, now: datetime | None = None, password: str = PASS
             connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
             connection.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
             rebuild = _drop_secondary_indexes(connection)
-        dermatologists = [users[a.email] for a in accounts() if a.role == "dermatologist"]
+        if dermatologists is None:
+            dermatologists = [users[a.email] for a in accounts() if a.role == "dermatologist"]
         counts: dict[str, int] = dict.fromkeys(ORDER, 0)
-        for rows in _batches(total, now, ids, dermatologists, "team@national.example"):
+        numbers = range(first_number, first_number + total)
+        for rows in _batches(numbers, now, ids, dermatologists, "team@national.example", references, key_format):
             for table in ORDER:
                 batch = rows.tables.get(table, [])
                 if not batch:

@@ -143,3 +143,24 @@ def test_a_smaller_history_is_the_newest_part_of_a_larger_one(tmp_path):
             )
             db.engine.dispose()
     assert references[50] == {key: references[200][key] for key in references[50]}
+
+
+def test_the_demo_can_write_its_bulk_rows_with_the_loader(tmp_path):
+    """What `flask demo seed --requests N` can call: its own dermatologists, keys and numbering."""
+    from tests.factories import make_user
+
+    url = f"sqlite:///{tmp_path / 'demo.sqlite'}"
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url, "UPLOAD_DIR": str(tmp_path)})
+    with app.app_context():
+        db.create_all()
+        dermatologist = make_user("dermatologist").id
+        db.engine.dispose()
+    national.load(url, 40, now=T0, dermatologists=[dermatologist], key_format="demo-{:06d}", first_number=17)
+    national.load(url, 40, now=T0, dermatologists=[dermatologist], key_format="demo-{:06d}", first_number=57)
+    with app.app_context():
+        keys = db.session.execute(select(ConsultationRequest.submission_key)).scalars().all()
+        holders = set(db.session.execute(select(ConsultationRequest.claimed_by_id)).scalars())
+        users = db.session.execute(text("SELECT COUNT(*) FROM users")).scalar_one()
+        db.engine.dispose()
+    assert sorted(keys) == [f"demo-{number:06d}" for number in range(17, 97)]
+    assert holders <= {None, dermatologist} and users == 1
