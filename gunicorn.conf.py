@@ -26,9 +26,10 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", 60))  # nginx buffers uploads, 
 graceful_timeout = 30  # below systemd's TimeoutStopSec (40 s): requests in flight finish on restart
 keepalive = 5
 # Recycle workers now and then (jitter: not all at once), so a slow leak could never grow for weeks.
-# Rarely: bench/leak.py drove one worker through a mix of public, private and staff pages and its
-# memory stayed flat after warm-up (docs/performance.md); every in-memory cache is bounded. With the
-# app preloaded a recycled worker starts warm anyway (app/prefork.py), so a recycle costs a fork.
+# Rarely: bench/leak.py drove one worker through a mix of public, private and staff pages; after
+# warm-up its memory grew about 2 MiB per 100,000 requests as its bounded caches filled
+# (docs/performance.md). With the app preloaded a recycled worker starts warm anyway
+# (app/prefork.py), so a recycle costs a fork.
 max_requests = 100_000
 max_requests_jitter = 10_000
 proc_name = "skin-clinic"

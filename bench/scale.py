@@ -13,7 +13,9 @@ rounds in which it runs CALLS times on each database, back to back, the order al
 is the median of the rounds' ratios (1,000,000 ÷ 10,000), goal ≤ 1.5:
 
 - the queue, every tab (open, unclaimed, mine, awaiting the patient, answered), each one GET;
-- search by reference: a partial reference (a prefix search) and a whole one (straight to the request);
+- search by reference: a partial reference (a prefix search: the first five characters after "DRM-",
+  which match the same one request in both databases, so both pages show the same rows; three would match
+  about 33 requests in the large one and none in the small one) and a whole one (straight to the request);
 - a request page (each view is audited, so it also writes a row);
 - the staff dashboard, the whole page, and its sections on their own: the open requests and those
   needing attention, the rounds behind the figures, the outbox; and the weekly figures (the last 7
@@ -197,7 +199,7 @@ def operations() -> dict[str, Callable[[Site], None]]:
         )
     }  # fmt: skip
     ops["Queue, next page of the answered tab"] = _page("dermatologist", "/queue/?filter=answered&page=2")
-    ops["Search by a partial reference"] = lambda site: _get(site, "dermatologist", f"/queue/?q={site.reference[:7]}")
+    ops["Search by a partial reference"] = lambda site: _get(site, "dermatologist", f"/queue/?q={site.reference[:9]}")
     ops["Search by a whole reference"] = _page("dermatologist", "/queue/?q={reference}", expect=302)
     ops["Request page (one view, audited)"] = _page("dermatologist", "/queue/{reference}")
     ops["Staff dashboard (/staff/, the whole page)"] = _page("staff", "/staff/")
