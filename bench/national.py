@@ -1,11 +1,14 @@
 """A national service's history, written straight into the database: COPY on PostgreSQL, batched
 INSERTs on SQLite. No Flask app, no ORM objects, no argon2: a million requests in minutes.
 
-    python -m bench.national DATABASE_URL --requests 1000000 [--accounts-password PASSWORD]
+    python -m bench.national DATABASE_URL --requests 1000000 [--first-number N] [--accounts-password PASSWORD]
 
-The schema must exist (`flask db upgrade`). What it writes, for N requests arriving at a steady
-RATE_PER_DAY (274 a day: a million requests are ten years, RETENTION_DAYS, of a large national
-teledermatology service; a service that purges nightly never holds more than that):
+The schema must exist (`flask db upgrade`). A second load into the same database takes numbers after
+the first one's (--first-number), or its submission keys clash and nothing is written.
+
+What it writes, for N requests arriving at a steady RATE_PER_DAY (274 a day: a million requests are
+ten years, RETENTION_DAYS, of a large national teledermatology service; a service that purges
+nightly never holds more than that):
 
 - ACCOUNTS: admins, staff members and dermatologists (DERMATOLOGISTS of them), with one password
   hash shared by all (argon2, computed once);
@@ -435,7 +438,11 @@ def load(
         if postgres:
             # The rows are made consistent, so the foreign-key triggers can sleep; and building each
             # index once after the load is many times faster than updating it row by row.
-            connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
+            try:
+                with connection.begin_nested():  # needs a superuser; without one, the triggers simply run
+                    connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
+            except sa.exc.DBAPIError:
+                pass
             connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
             connection.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
             rebuild = _drop_secondary_indexes(connection)
@@ -490,9 +497,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.national", description=__doc__.splitlines()[0])
     parser.add_argument("database_url")
     parser.add_argument("--requests", type=int, required=True)
+    parser.add_argument("--first-number", type=int, default=0, help="number of the newest request (sets its age)")
     parser.add_argument("--accounts-password", default=PASSWORD)
     args = parser.parse_args(argv)
-    made = load(args.database_url, args.requests, password=args.accounts_password)
+    made = load(args.database_url, args.requests, password=args.accounts_password, first_number=args.first_number)
     rows = ", ".join(f"{table} {count:,}" for table, count in made["rows"].items())
     print(f"{args.requests:,} requests in {made['seconds']:.0f} s: {rows}")
     return 0
