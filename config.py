@@ -156,6 +156,11 @@ class Config:
     TOTP_ISSUER = "Skin Clinic"
     # Fingerprinted static URLs (?v=<hash>) can be cached for a year.
     SEND_FILE_MAX_AGE_DEFAULT = 365 * 24 * 3600
+    # Public pages (home, A-Z, condition pages, sitemap) for readers without a cookie: how long any
+    # cache (browser, nginx's micro-cache, a CDN) may keep them, and how much longer it may answer
+    # with the old copy while it fetches a fresh one (app/conditions/cache.py).
+    PUBLIC_PAGE_MAX_AGE = 300
+    PUBLIC_PAGE_STALE_SECONDS = 600
     # Compression is applied only to public pages and assets (see app/__init__.py), never to
     # private pages, where reflected input next to secrets would invite BREACH-style attacks.
     COMPRESS_REGISTER = False
@@ -440,6 +445,8 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "STRIPE_API_BASE": (_base_url, "an http(s) address such as https://api.stripe.com"),
     "STRIPE_CHECKOUT_ORIGIN": (_origin, "an origin such as https://checkout.stripe.com (no path)"),
     "TRUSTED_HOSTS": (_host_names, "a comma-separated list of host names such as clinic.example (no ports)"),
+    "PUBLIC_PAGE_MAX_AGE": (_whole(0, 86400), "a whole number of seconds from 0 to 86400"),
+    "PUBLIC_PAGE_STALE_SECONDS": (_whole(0, 86400), "a whole number of seconds from 0 to 86400"),
 }
 
 

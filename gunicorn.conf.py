@@ -27,9 +27,13 @@ threads = int(os.environ.get("GUNICORN_THREADS", 2))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 60))  # nginx buffers uploads, but a photo still takes work
 graceful_timeout = 30  # below systemd's TimeoutStopSec (40 s): requests in flight finish on restart and reload
 keepalive = 5  # keep above nginx's keepalive_timeout (4 s in the site), so nginx closes idle connections first
-# Recycle workers now and then (jitter: not all at once), so a slow leak can never grow for weeks.
-max_requests = 2000
-max_requests_jitter = 200
+# Recycle workers now and then (jitter: not all at once), so a slow leak could never grow for weeks.
+# Rarely: bench/leak.py drove one worker through a mix of public, private and staff pages; after
+# warm-up its memory grew about 2 MiB per 100,000 requests as its bounded caches filled
+# (docs/performance.md). With the app preloaded a recycled worker starts warm anyway
+# (app/prefork.py), so a recycle costs a fork.
+max_requests = 100_000
+max_requests_jitter = 10_000
 proc_name = "skin-clinic"
 # Worker heartbeats in memory, not on a disk that may stall under load (/dev/shm exists on Linux).
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
@@ -63,6 +67,29 @@ class RedactingLogger(Logger):
 
 
 logger_class = RedactingLogger
+
+
+# Load the app once in the master and fork every worker from it, with the public pages already
+# rendered (app/prefork.py): a new or recycled worker starts warm, at the cost of a fork. The flip
+# side: `kill -HUP` (systemctl reload) re-reads these settings but keeps the loaded code, so an
+# upgrade restarts the service (docs/operations.md, Upgrades).
+preload_app = True
+
+
+def when_ready(server) -> None:
+    """In the master, after the app is loaded and before the first fork: render the public pages."""
+    if server.cfg.preload_app:
+        from app.prefork import warm
+
+        warm(server.app.wsgi())
+
+
+def post_fork(server, worker) -> None:
+    """In each new worker: no database connection of the master's is ever used by two processes."""
+    if server.cfg.preload_app:
+        from app.prefork import after_fork
+
+        after_fork(server.app.wsgi())
 
 
 def on_starting(server) -> None:

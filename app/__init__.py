@@ -174,9 +174,10 @@ PUBLIC_ENDPOINTS = {
 
 
 def _compress_public_responses(response):
-    """gzip/brotli for public pages and static files only (private pages stay uncompressed)."""
+    """gzip/brotli for public pages and static files only (private pages stay uncompressed); then,
+    on the bytes as sent, the headers that let any cache keep a shareable page (Cache-Control, ETag)."""
     if request.endpoint in PUBLIC_ENDPOINTS:
-        return compress.after_request(response)
+        return page_cache.public_cache_headers(compress.after_request(response))
     return response
 
 

@@ -9,15 +9,30 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import phone_resize, photos, queue_page, report, stalled_mail, throughput
+from bench import (
+    leak,
+    mail_throughput,
+    phone_resize,
+    photos,
+    queue_page,
+    report,
+    scale,
+    stalled_mail,
+    throughput,
+    uploads,
+)
 from bench.common import Figure, NotRun, machine_facts, not_run
 
 BENCHMARKS = {
     "throughput": throughput,
-    "queue": queue_page,
+    "leak": leak,
     "photos": photos,
     "phone": phone_resize,
+    "uploads": uploads,
     "mail": stalled_mail,
+    "email": mail_throughput,
+    "queue": queue_page,
+    "national": scale,
 }
 
 
@@ -41,7 +56,11 @@ def _run_one(name: str, module, scratch: Path) -> list[Figure]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(BENCHMARKS)} (docs are not rewritten)")
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the national benchmark's PostgreSQL databases if already loaded"
+    )
     args = parser.parse_args(argv)
+    scale.REUSE = args.reuse
     chosen = list(BENCHMARKS) if not args.only else [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = [name for name in chosen if name not in BENCHMARKS]
     if unknown:

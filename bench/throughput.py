@@ -1,167 +1,199 @@
-"""Condition page throughput against a bare Flask "hello" app, both under the same gunicorn settings.
+"""The condition page's server CPU per request, against a bare Flask "hello" app and nginx serving the same HTML.
 
-Both apps run at once under gunicorn with gunicorn.conf.py (the production settings: workers and
-threads as it computes them for this machine), with --max-requests 0 so that no worker restarts in
-the middle of a run, and the access log to /dev/null. wrk (one thread, 16 keep-alive connections)
-drives each in turn on loopback: a 2-second warm-up, then 5-second runs, alternating
-hello / page with compression / page without, twice, and the two runs of each are averaged.
+Everything runs as deployed: `gunicorn -c gunicorn.conf.py` with nothing overridden but the port
+(workers and threads as it computes them for this machine, preload_app, max_requests and its jitter,
+the access log on and written to a file, as the journal would take it), the clinic with
+PROXY_FIX_HOPS=1 as in production; and nginx with the shipped site (deploy/nginx-skin-clinic.conf
+on loopback ports without TLS, bench/nginx.py) in front of that same gunicorn. The bare Flask app
+(bench/hello.py) runs under the same gunicorn.conf.py.
 
-"With compression" sends `Accept-Encoding: gzip, br` as browsers do, so the page goes out
-brotli-compressed; "without" sends no Accept-Encoding, so the page goes out as plain HTML.
+wrk (one thread, 16 keep-alive connections) drives each target in turn on loopback: a warm-up, then
+ROUNDS rounds of RUN_SECONDS per target, the targets alternating within each round. Around each run
+the CPU time of the server's processes is read from /proc (bench/processes.py): user + system of the
+master and every worker, workers reaped during the run included (the master's cutime/cstime), and for
+a page through nginx, nginx's processes and gunicorn's together. Each figure is the median over the
+rounds of (CPU per request of the yardstick) ÷ (CPU per request of the page), so above 1 means the
+page costs less CPU than the yardstick; throughput (requests per second) is in the detail, with how
+many workers gunicorn started during the measured runs (recycled by max_requests).
 
-wrk sends no cookies, like a first-time visitor or a search engine: after the first request each
-worker process answers from its in-memory copy of the whole response (app/conditions/cache.py,
-security headers and compressed body included), which is why the page can outrun a hello app
-that still goes through Flask. A reader with a session cookie skips that copy but still gets the
-rendered HTML and its compressed form from memory; signed-in staff get a freshly rendered page.
+"With compression" sends `Accept-Encoding: gzip, br` as browsers do (the app answers with its cached
+brotli copy; nginx gzips the static file as the shipped site says, `gzip on`); "plain" sends none.
+wrk sends no cookie, like a first-time reader or a search engine: gunicorn answers from each worker's
+in-memory copy of the whole response (app/conditions/cache.py), and nginx from its micro-cache.
 """
 
 from __future__ import annotations
 
-import re
-import runpy
 import shutil
-import subprocess
-import time
+import statistics
 import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import PYTHON, ROOT, Figure, NotRun, Workspace, free_port, not_run, ratio_figure
+from bench import nginx
+from bench.common import Figure, NotRun, Workspace, not_run, ratio_figure
+from bench.processes import tree_cpu
+from bench.servers import Gunicorn, shipped_settings, wrk
 
 CONDITION_PATH = "/conditions/psoriasis"
-WARM_UP_SECONDS = 2
-RUN_SECONDS = 5
-ROUNDS = 2
-CONNECTIONS = 16
-BROWSER_ENCODING = "gzip, br"
-GOAL = "≥ 0.5"
-NAMES = (
-    "Condition page throughput ÷ bare Flask hello (Accept-Encoding: gzip, br)",
-    "Condition page throughput ÷ bare Flask hello (no Accept-Encoding)",
-)
-HEADLINE = NAMES[0]  # the row to show if the whole benchmark fails
+STATIC_PATH = "/static/bench/psoriasis.html"
+WARM_UP_SECONDS = 3
+RUN_SECONDS = 6
+ROUNDS = 3
+BROWSER = {"Accept-Encoding": "gzip, br"}
+HELLO_GOAL = "≥ 1.0"
+NGINX_GOAL = "≥ 0.8"
+GOAL = HELLO_GOAL
+NAMES = {
+    "hello-browser": "Condition page ÷ bare Flask hello, requests per CPU-second (Accept-Encoding: gzip, br)",
+    "hello-plain": "Condition page ÷ bare Flask hello, requests per CPU-second (no Accept-Encoding)",
+    "nginx-browser": "Condition page through the shipped nginx site ÷ the same HTML as a static file there, "
+    "requests per CPU-second (gzip, br)",
+    "nginx-plain": "Condition page through the shipped nginx site ÷ the same HTML as a static file there, "
+    "requests per CPU-second (plain)",
+    "direct": "Condition page straight from gunicorn ÷ the static file through nginx, requests per CPU-second",
+}
+HEADLINE = NAMES["hello-browser"]
 
 
-def gunicorn_settings() -> tuple[int, int]:
-    """Workers and threads exactly as gunicorn.conf.py computes them on this machine."""
-    settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
-    return int(settings["workers"]), int(settings["threads"])
+@dataclass(frozen=True)
+class Target:
+    url: str
+    headers: dict[str, str]
+    cpu: Callable[[], float]  # CPU seconds so far of every process that serves it
 
 
-class Gunicorn:
-    """A gunicorn server for one WSGI target on a free loopback port, stopped on exit."""
+@dataclass
+class Sample:
+    requests: int
+    seconds: float
+    cpu: float
 
-    def __init__(self, target: str, workspace: Workspace, workers: int, threads: int) -> None:
-        self.target, self.workspace, self.workers, self.threads = target, workspace, workers, threads
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = workspace.path / f"gunicorn-{target.replace(':', '-')}.log"
-        self.process: subprocess.Popen | None = None
-
-    def __enter__(self) -> Gunicorn:
-        command = [
-            PYTHON, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
-            "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers), "--threads", str(self.threads),
-            "--max-requests", "0", "--access-logfile", "/dev/null", self.target,
-        ]  # fmt: skip
-        with self.log.open("w") as log:
-            self.process = subprocess.Popen(command, cwd=ROOT, env=self.workspace.env(), stdout=log, stderr=log)
-        self._wait_until_ready()
-        return self
-
-    def _wait_until_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn {self.target} exited:\n{self.log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(self.url + "/", timeout=2):
-                    return
-            except OSError:
-                time.sleep(0.2)  # polling a starting server, not timing anything
-        raise RuntimeError(f"gunicorn {self.target} did not answer within {timeout} s")
-
-    def __exit__(self, *exc: object) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+    @property
+    def cpu_per_request(self) -> float:
+        return self.cpu / self.requests
 
 
-def fetch(url: str, encoding: str | None) -> tuple[int, str, int]:
-    """Status, Content-Encoding and body size of one GET."""
-    request = urllib.request.Request(url, headers={"Accept-Encoding": encoding} if encoding else {})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return response.status, response.headers.get("Content-Encoding", "none"), len(response.read())
+def measure(target: Target, seconds: float) -> Sample:
+    before = target.cpu()
+    load = wrk(target.url, seconds, target.headers)
+    used = target.cpu() - before
+    if load.failures:
+        raise RuntimeError(f"{load.failures} answers from {target.url} were not 2xx/3xx during a measured run")
+    return Sample(load.requests, load.seconds, used)
 
 
-def wrk(url: str, duration: int, encoding: str | None) -> tuple[float, int]:
-    """Requests per second and how many answers were not 2xx/3xx (socket errors count as failures)."""
-    command = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{duration}s", "--timeout", "10s", url]
-    if encoding:
-        command[1:1] = ["-H", f"Accept-Encoding: {encoding}"]
-    output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=duration + 30).stdout
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    if re.search(r"Socket errors: (.*)", output):
-        raise RuntimeError(f"wrk saw socket errors on {url}:\n{output}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)), int(bad.group(1)) if bad else 0
+def fetch(url: str, headers: dict[str, str]) -> tuple[int, str, bytes]:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as response:
+        return response.status, response.headers.get("Content-Encoding", "none"), response.read()
 
 
-def measured(url: str, encoding: str | None) -> float:
-    """A measured run: every answer must be a success, or the figure would flatter a failing page."""
-    rate, failures = wrk(url, RUN_SECONDS, encoding)
-    if failures:
-        raise RuntimeError(f"{failures} answers to {url} were not 2xx/3xx during a measured run")
-    return rate
+def _targets(hello: Gunicorn, clinic: Gunicorn, site: nginx.Nginx | None) -> dict[str, Target]:
+    def cpu_of(*masters: int) -> Callable[[], float]:
+        return lambda: sum(tree_cpu(master).seconds for master in masters)
 
-
-def _measure(hello: Gunicorn, clinic: Gunicorn) -> tuple[dict[str, float], dict[str, str]]:
-    """Average requests per second for hello, the page compressed and the page plain; and what was served."""
     page = clinic.url + CONDITION_PATH
-    targets = {"hello": (hello.url + "/", None), "compressed": (page, BROWSER_ENCODING), "plain": (page, None)}
-    # Fresh workers may fail their first requests (see the detail); count those, do not time them.
-    warm_up_failures = sum(wrk(url, WARM_UP_SECONDS, accept)[1] for url, accept in targets.values())
-    status, encoding, compressed_size = fetch(page, BROWSER_ENCODING)
-    plain_size = fetch(page, None)[2]
+    targets = {
+        "hello-browser": Target(hello.url + "/", BROWSER, cpu_of(hello.pid)),
+        "hello-plain": Target(hello.url + "/", {}, cpu_of(hello.pid)),
+        "page-browser": Target(page, BROWSER, cpu_of(clinic.pid)),
+        "page-plain": Target(page, {}, cpu_of(clinic.pid)),
+    }
+    if site is not None:
+        host = {"Host": nginx.HOST}
+        static, through = site.url + STATIC_PATH, site.url + CONDITION_PATH
+        targets |= {
+            "static-browser": Target(static, {**host, **BROWSER}, cpu_of(site.pid)),
+            "static-plain": Target(static, host, cpu_of(site.pid)),
+            "through-browser": Target(through, {**host, **BROWSER}, cpu_of(site.pid, clinic.pid)),
+            "through-plain": Target(through, host, cpu_of(site.pid, clinic.pid)),
+        }
+    return targets
+
+
+def _static_copy(clinic: Gunicorn, folder: Path) -> int:
+    """The page's HTML, as the app sends it uncompressed, saved where nginx serves /static/bench/."""
+    status, _, html = fetch(clinic.url + CONDITION_PATH, {})
     if status != 200:
         raise NotRun(f"{CONDITION_PATH} answered {status}")
-    runs: dict[str, list[float]] = {name: [] for name in targets}
+    (folder / "bench").mkdir(parents=True, exist_ok=True)
+    (folder / "bench" / Path(STATIC_PATH).name).write_bytes(html)
+    return len(html)
+
+
+def _run_rounds(targets: dict[str, Target], clinic: Gunicorn) -> tuple[dict[str, list[Sample]], int]:
+    for target in targets.values():
+        wrk(target.url, WARM_UP_SECONDS, target.headers)
+    booted = clinic.booted()
+    samples: dict[str, list[Sample]] = {name: [] for name in targets}
     for _ in range(ROUNDS):
-        for name, (url, accept) in targets.items():
-            runs[name].append(measured(url, accept))
-    served = {
-        "compressed": f"page sent as {encoding}, {compressed_size / 1024:.1f} KiB",
-        "plain": f"plain HTML, {plain_size / 1024:.1f} KiB",
-    }
-    if warm_up_failures:
-        served["warm-up"] = (
-            f"{warm_up_failures} answers during the warm-up were not 2xx: while a fresh worker loads the articles, "
-            "its other thread answers 404 (app/conditions/content.py, Library._refresh)"
-        )
-    return {name: sum(rates) / ROUNDS for name, rates in runs.items()}, served
+        for name, target in targets.items():
+            samples[name].append(measure(target, RUN_SECONDS))
+    return samples, clinic.booted() - booted
+
+
+def _ratio(samples: dict[str, list[Sample]], yardstick: str, page: str) -> float:
+    """Median over the rounds of yardstick CPU per request ÷ page CPU per request."""
+    return statistics.median(
+        y.cpu_per_request / p.cpu_per_request for y, p in zip(samples[yardstick], samples[page], strict=True)
+    )
+
+
+def _summary(samples: list[Sample]) -> str:
+    requests = sum(s.requests for s in samples)
+    rate = requests / sum(s.seconds for s in samples)
+    return f"{sum(s.cpu for s in samples) / requests * 1e6:.0f} µs CPU per request, {rate:.0f} req/s"
 
 
 def run(root: Path) -> list[Figure]:
     if shutil.which("wrk") is None:
         reason = "wrk is not installed (scripts/ensure-wrk.sh installs Debian's wrk)"
-        return [not_run(name, GOAL, reason) for name in NAMES]
+        return [not_run(name, HELLO_GOAL if name.startswith("hello") else NGINX_GOAL, reason) for name in NAMES]
     workspace = Workspace(root, "throughput")
     workspace.create_schema()
-    workers, threads = gunicorn_settings()
+    settings = shipped_settings()
+    static = workspace.path / "static"
+    static_encoding = "none"
     with (
-        Gunicorn("bench.hello:app", workspace, workers, threads) as hello,
-        Gunicorn("wsgi:app", workspace, workers, threads) as clinic,
+        Gunicorn("bench.hello:app", workspace) as hello,
+        Gunicorn("wsgi:app", workspace, env={"PROXY_FIX_HOPS": "1"}) as clinic,
     ):
-        rates, served = _measure(hello, clinic)
-    setup = f"gunicorn {workers} workers × {threads} threads, wrk -t1 -c{CONNECTIONS}, {ROUNDS}×{RUN_SECONDS} s each"
-    setup = "; ".join([setup, served["warm-up"]]) if "warm-up" in served else setup
+        size = _static_copy(clinic, static)
+        _, encoding, compressed = fetch(clinic.url + CONDITION_PATH, BROWSER)
+        if nginx.binary() is None:
+            samples, recycled = _run_rounds(_targets(hello, clinic, None), clinic)
+        else:
+            with nginx.Nginx(workspace.path / "nginx", clinic.port, static) as site:
+                _, static_encoding, _ = fetch(site.url + STATIC_PATH, {"Host": nginx.HOST, **BROWSER})
+                samples, recycled = _run_rounds(_targets(hello, clinic, site), clinic)
+    setup = (
+        f"gunicorn {settings['workers']} workers × {settings['threads']} threads, max_requests "
+        f"{settings['max_requests']} + up to {settings['max_requests_jitter']}, {recycled} workers started during "
+        f"the measured runs; wrk -t1 -c16, {ROUNDS} rounds of {RUN_SECONDS} s per target"
+    )
+    pairs = {
+        "hello-browser": ("hello-browser", "page-browser", HELLO_GOAL),
+        "hello-plain": ("hello-plain", "page-plain", HELLO_GOAL),
+        "nginx-browser": ("static-browser", "through-browser", NGINX_GOAL),
+        "nginx-plain": ("static-plain", "through-plain", NGINX_GOAL),
+        "direct": ("static-plain", "page-plain", "reported"),
+    }
     figures = []
-    for name, variant in zip(NAMES, ("compressed", "plain"), strict=True):
-        detail = f"{rates[variant]:.0f} vs {rates['hello']:.0f} req/s; {served[variant]}"
-        if variant == "compressed":
-            detail += f"; {setup}"
-        figures.append(ratio_figure(name, rates[variant], rates["hello"], GOAL, detail))
+    for key, (yardstick, page, goal) in pairs.items():
+        if yardstick not in samples:
+            figures.append(not_run(NAMES[key], goal, "nginx is not installed (make bench installs Debian's nginx)"))
+            continue
+        ratio = _ratio(samples, yardstick, page)
+        detail = f"page: {_summary(samples[page])}; yardstick: {_summary(samples[yardstick])}"
+        if key == "hello-browser":
+            detail += f"; page sent as {encoding}, {len(compressed) / 1024:.1f} KiB; {setup}"
+        if key == "nginx-browser":
+            detail += f"; static file sent as {static_encoding} by nginx (the site's gzip on), page as {encoding}"
+        if key == "nginx-plain":
+            detail += f"; plain HTML, {size / 1024:.1f} KiB"
+        if goal == "reported":
+            figures.append(Figure(NAMES[key], f"{ratio:.2f}", goal, None, detail + "; no goal: shown for scale"))
+        else:
+            figures.append(ratio_figure(NAMES[key], ratio, 1.0, goal, detail))
     return figures

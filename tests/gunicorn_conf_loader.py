@@ -8,8 +8,12 @@ from pathlib import Path
 CONF = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
 
 
-def load_logger_class():
+def load_module():
     spec = importlib.util.spec_from_file_location("gunicorn_conf", CONF)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.logger_class
+    return module
+
+
+def load_logger_class():
+    return load_module().logger_class

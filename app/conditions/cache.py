@@ -4,8 +4,14 @@ Condition pages are the same for every anonymous reader of a language, so render
 templates and compressing the HTML on every request is wasted work. Pages for signed-in
 staff (a CSRF token in the sign-out form, and drafts) or with a flashed message are never
 cached, here or anywhere else: they are sent with Cache-Control: no-store, private.
-Entries are keyed by the scheme, host and full path, the language and the library's version, so an edited
-article shows at once; the cache is bounded (least recently used entries go first).
+Entries are keyed by the scheme and host, the full path, the language and the library's
+version, so an edited article shows at once; the cache is bounded (least recently used
+entries go first).
+
+Shareable pages also tell every cache on the way (the browser, nginx's micro-cache, a CDN)
+that it may keep them: Cache-Control: public with PUBLIC_PAGE_MAX_AGE and
+PUBLIC_PAGE_STALE_SECONDS, and a strong ETag of the bytes sent, so a reader who asks again
+with If-None-Match gets a 304 and no body. A response that sets a cookie is never shareable.
 """
 
 from __future__ import annotations
@@ -15,11 +21,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from functools import wraps
 
-from flask import Flask, Request, current_app, make_response, request, session
+from flask import Flask, Request, Response, current_app, make_response, request, session
 from flask_babel import get_locale
 from flask_login import current_user
 from werkzeug.datastructures import LanguageAccept
-from werkzeug.http import parse_accept_header
+from werkzeug.http import parse_accept_header, parse_etags, remove_entity_headers
 
 from app.conditions.library import articles
 
@@ -87,7 +93,7 @@ def _key_for(req: Request) -> str:
 
 def _shareable() -> bool:
     # A signed-in reader is staff, whose pages may show drafts: never shareable.
-    return request.method == "GET" and not current_user.is_authenticated and not session.get("_flashes")
+    return request.method in ("GET", "HEAD") and not current_user.is_authenticated and not session.get("_flashes")
 
 
 def cached_page(view: Callable) -> Callable:
@@ -119,6 +125,51 @@ def cached_page(view: Callable) -> Callable:
 SHAREABLE = "skin_clinic.shareable_page"
 
 
+def shareable(view: Callable) -> Callable:
+    """Mark a page that is the same for everyone who asks (sitemap.xml, robots.txt) as shareable,
+    without keeping its body here: caches on the way may keep it (see public_cache_headers)."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if request.method in ("GET", "HEAD"):
+            request.environ[SHAREABLE] = True
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def public_cache_headers(response: Response) -> Response:
+    """Cache-Control: public and a strong ETag on a shareable page, answering If-None-Match with 304.
+
+    Runs after compression, so the ETag names the exact bytes sent (each encoding has its own).
+    A shareable page whose response sets a cookie (a language chosen with ?lang=) is sent
+    no-store, private instead; every other page keeps what the app's other hooks gave it.
+    """
+    if not request.environ.get(SHAREABLE) or response.status_code != 200 or response.is_streamed:
+        return response
+    if _sets_cookie(response):
+        request.environ.pop(SHAREABLE, None)
+        response.headers["Cache-Control"] = "no-store, private"
+        return response
+    config = current_app.config
+    response.headers["Cache-Control"] = (
+        f"public, max-age={config['PUBLIC_PAGE_MAX_AGE']}, stale-while-revalidate={config['PUBLIC_PAGE_STALE_SECONDS']}"
+    )
+    response.vary.add("Accept-Language")  # a reader without a cookie gets the language their browser asks for
+    response.add_etag(overwrite=True)  # strong: a hash of the body as sent
+    response.make_conditional(request)
+    # The server adds Date as it sends the response; the one make_conditional writes would be
+    # repeated (stale) by every copy of the response kept in memory.
+    response.headers.pop("Date", None)
+    return response
+
+
+def _sets_cookie(response: Response) -> bool:
+    """Whether this response sets (or removes) a cookie; the session's is only added after this runs."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    return "Set-Cookie" in response.headers or session.modified or app.session_interface.should_set_cookie(app, session)
+
+
 class AnonymousResponseCache:
     """WSGI middleware: whole responses to cookie-less GETs of public pages, served from memory.
 
@@ -143,6 +194,11 @@ class AnonymousResponseCache:
         hit = self.entries.get(key)
         if hit is not None:
             status, headers, body = hit
+            if _not_modified(environ, headers):
+                kept = list(headers)
+                remove_entity_headers(kept)  # in place: a 304 has no body, so no Content-* headers
+                start_response("304 Not Modified", kept)
+                return []
             start_response(status, list(headers))
             return [body]
         captured: dict = {}
@@ -158,7 +214,8 @@ class AnonymousResponseCache:
             if hasattr(result, "close"):
                 result.close()
         if self._storable(environ, captured):
-            self.entries.set(key, (captured["status"], tuple(captured["headers"]), body))
+            headers = tuple((name, value) for name, value in captured["headers"] if name.lower() != "date")
+            self.entries.set(key, (captured["status"], headers, body))
         return [body]
 
     def _key(self, environ) -> str:
@@ -185,3 +242,14 @@ class AnonymousResponseCache:
             and captured.get("status", "").startswith("200")
             and not any(name.lower() == "set-cookie" for name, _ in captured.get("headers", ()))
         )
+
+
+def _not_modified(environ, headers) -> bool:
+    """Whether the reader's If-None-Match names the stored response's ETag (weak comparison, RFC 9110)."""
+    wanted = environ.get("HTTP_IF_NONE_MATCH")
+    if not wanted:
+        return False
+    etag = next((value for name, value in headers if name.lower() == "etag"), None)
+    if etag is None:
+        return False
+    return parse_etags(wanted).contains_weak(etag.removeprefix("W/").strip('"'))

@@ -12,7 +12,7 @@ from flask_babel import get_locale
 from flask_login import current_user
 
 from app.conditions import bp
-from app.conditions.cache import cached_page
+from app.conditions.cache import cached_page, shareable
 from app.conditions.content import Condition, index_letter
 from app.conditions.library import articles
 from app.conditions.review import MedicalReview, medical_review
@@ -99,6 +99,7 @@ def _json_ld(article: Condition, review: MedicalReview) -> str:
 
 
 @bp.get("/sitemap.xml")
+@shareable
 def sitemap():
     pages = [external_url("conditions.home"), external_url("conditions.index"), external_url("intake.new")]
     entries: list[tuple[str, str | None]] = [(url, None) for url in pages]
@@ -111,6 +112,7 @@ def sitemap():
 
 
 @bp.get("/robots.txt")
+@shareable
 def robots():
     lines = [
         "User-agent: *",

@@ -67,6 +67,9 @@ class ConsultationRequest(Model):
         # The queue's "awaiting patient" and "answered" tabs sort by these within a status.
         Index("ix_requests_status_updated", "status", "updated_at"),
         Index("ix_requests_status_answered", "status", "answered_at"),
+        # Searching by the start of a reference (LIKE 'DRM-7K3%'): PostgreSQL uses an ordinary index for
+        # that only under the C collation, so this one compares bytes whatever the database's collation.
+        Index("ix_requests_reference_pattern", "reference", postgresql_ops={"reference": "varchar_pattern_ops"}),
         CheckConstraint(STATUS_CHECK, name="ck_requests_status"),
     )
 
@@ -188,7 +191,8 @@ class Photo(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[int] = mapped_column(ForeignKey("consultation_requests.id", ondelete="CASCADE"), index=True)
-    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    # Indexed: deleting a message (erasure, the retention purge) looks up the photos that name it.
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"), index=True)
     storage_key: Mapped[str] = mapped_column(String(64), unique=True)
     thumbnail_key: Mapped[str] = mapped_column(String(64), unique=True)
     width: Mapped[int] = mapped_column(Integer)
@@ -254,7 +258,8 @@ class ResponseClock(Model):
     round: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Indexed: the dashboard reads the rounds answered lately (with due_at, for those that came due).
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     stopped_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # Why a reply came after the due moment (app.consultations.lateness.LateReason), and the
     # dermatologist's own words for "other". Staff-only; never in an email.

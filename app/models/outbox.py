@@ -21,6 +21,8 @@ class OutboundEmail(Model):
     __table_args__ = (
         Index("ix_outbox_status_next", "status", "next_attempt_at"),
         UniqueConstraint("message_id", name="uq_outbound_emails_message_id"),
+        # Staff see the latest sent emails and how many went out lately, however long the history.
+        Index("ix_outbox_status_sent", "status", "sent_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
