@@ -92,6 +92,7 @@ def render_site(ports: Ports, certificate: Path, key: Path, logs: Path) -> str:
     text = _rewrite(text, r"/etc/letsencrypt/live/[^/]+/privkey\.pem", str(key), "certificate key")
     text = _rewrite(text, r"^(\s*)server 127\.0\.0\.1:8000\b", rf"\g<1>server 127.0.0.1:{ports.app}", "app server")
     text = _rewrite(text, r"/var/log/nginx/", f"{logs}/", "log path")
+    text = _rewrite(text, r"/var/cache/nginx/", f"{logs}/", "micro-cache path")  # nginx makes the last folder
     text = _rewrite(text, r"/srv/skin-clinic/", f"{ROOT}/", "application folder")
     return text
 

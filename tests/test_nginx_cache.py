@@ -67,7 +67,12 @@ def site(tmp_path) -> Iterator[Site]:
     from app.extensions import db
     from tests.factories import make_user
 
-    app = build_app(tmp_path, SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'site.sqlite'}", PROXY_FIX_HOPS=1)
+    app = build_app(
+        tmp_path,
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'site.sqlite'}",
+        PROXY_FIX_HOPS=1,
+        TRUSTED_HOSTS=[nginx.HOST],  # the site's server_name, which every request through it carries
+    )
     with app.app_context():
         db.create_all()
         make_user("dermatologist", email="dr.cache@clinic.example")
