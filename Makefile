@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi:app
 
-.PHONY: run test test-year-ahead e2e lint audit security bench install translations messages debian-packages db demo worker clean
+.PHONY: run test test-year-ahead test-postgres e2e lint audit security bench install translations messages debian-packages db demo worker clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,9 +48,17 @@ test: lint translations debian-packages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The suite (browser tests aside) with the system clock 400 days ahead: no test may depend on today's
-# date. libfaketime must leave the monotonic clock alone, or Python's timed waits hang.
+# date. libfaketime must leave the monotonic clock alone, or Python's timed waits hang. Two processes
+# (pytest-xdist), a test file each at a time: every test keeps its data in its own SQLite database.
 test-year-ahead: install translations debian-packages
-	FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f +400d $(BIN)/python -m pytest --ignore=tests/e2e $(PYTEST_ARGS)
+	FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f +400d $(BIN)/python -m pytest -n 2 --dist loadfile \
+		--ignore=tests/e2e $(PYTEST_ARGS)
+
+# The suite against PostgreSQL (TEST_DATABASE_URL; CI's second pass). Lint and the browser tests,
+# whose live server always keeps its data in a SQLite file, ran in `make test` already.
+test-postgres: install translations debian-packages
+	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
+		$(BIN)/python -m pytest --ignore=tests/e2e $(PYTEST_ARGS)
 
 e2e: install translations debian-packages
 	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
