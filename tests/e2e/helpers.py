@@ -88,6 +88,13 @@ def fits_width(page, width: int = PHONE["width"]) -> bool:
     return page.evaluate("document.documentElement.scrollWidth") <= width
 
 
+def sign_out(page) -> None:
+    """Forget who is signed in. Waits for the page's last requests first: a signed-in response
+    still in flight (a favicon, say) would otherwise set the session cookie again."""
+    page.wait_for_load_state("networkidle")
+    page.context.clear_cookies()
+
+
 def sign_in(page, base_url: str, email: str, language: str = "en", password: str = DEFAULT_PASSWORD) -> None:
     words = WORDS[language]
     page.goto(f"{base_url}/login?lang={language}")

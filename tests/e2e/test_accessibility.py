@@ -20,6 +20,7 @@ from tests.e2e.helpers import (
     fits_width,
     open_clinic,
     sign_in,
+    sign_out,
 )
 from tests.factories import DEFAULT_PASSWORD, photo_bytes
 
@@ -116,7 +117,7 @@ def test_staff_pages_have_no_serious_accessibility_problems(live_server, page, c
     page.goto(f"{base}/queue/")
     report.check(page, "queue on a phone")
 
-    page.context.clear_cookies()
+    sign_out(page)
     sign_in(page, base, clinic.staff, language)
     page.goto(f"{base}/staff/")
     report.check(page, "staff dashboard")

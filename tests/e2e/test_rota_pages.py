@@ -14,7 +14,7 @@ from app.consultations.audit import Actor
 from app.extensions import db
 from app.models import ExceptionKind
 from app.timeutil import utcnow
-from tests.e2e.helpers import PHONE, AccessibilityReport, fits_width, sign_in, stored_request
+from tests.e2e.helpers import PHONE, AccessibilityReport, fits_width, sign_in, sign_out, stored_request
 from tests.factories import make_consultation, make_user
 
 pytestmark = pytest.mark.e2e
@@ -79,7 +79,7 @@ def test_rota_pages_work_and_have_no_serious_accessibility_problems(live_server,
     stored = stored_request(live_server.app, clinic["overdue"])
     assert stored.status == "answered"
 
-    page.context.clear_cookies()
+    sign_out(page)
     sign_in(page, base, clinic["admin"], language)
     page.goto(f"{base}/staff/users/{clinic['ruta_id']}")
     report.check(page, "account page with the rota")
