@@ -99,6 +99,7 @@ def test_staff_get_one_email_per_gap_as_soon_as_the_breach_enters_the_forecast(a
         "gap_to": "2026-12-06 15:31",  # the end of the 48 hours: nobody comes on duty before it
         "open_until": True,
         "open_requests": 0,
+        "open_before_gap": 0,
         "expected_requests": 2.0,
         "first_breach": "2026-12-06 15:30",
         "link": {"endpoint": "staff.dashboard", "values": {}},
@@ -118,6 +119,29 @@ def test_an_open_request_is_reported_when_the_last_one_on_duty_leaves(app):
     (email,) = gap_emails()
     assert (email.context["open_requests"], email.context["first_breach"]) == (1, "2026-12-05 15:00")
     assert local(2026, 12, 5, 15) - local(2026, 12, 4, 16) >= timedelta(hours=4)
+
+
+def test_staff_hear_of_a_request_due_soon_after_the_last_shift_before_its_warning_window(app):
+    """Rūta leaves on Friday at 16:00; a request due at 18:00 cannot wait until she leaves for staff to
+    hear of it: the email comes at least the warning window before the breach, and only once."""
+    ruta = make_user("dermatologist", email="ruta@clinic.example")
+    rota.set_weekly(ruta, rota.parse_weekly("Mon-Fri 08:00-16:00"), Actor.system())
+    due = local(2026, 12, 4, 18)
+    make_consultation(created_at=due - timedelta(hours=24))
+    warning = timedelta(hours=app.config["SLA_WARNING_HOURS"])
+    assert forecast.build(policies(), due - warning - timedelta(hours=1)).breaches == []  # time enough for Rūta
+    sent_at = due - warning - forecast.STAFF_LEAD
+    assert forecast.alert_gaps(policies(), sent_at - timedelta(minutes=1))["gap_emails"] == 0
+    assert forecast.alert_gaps(policies(), sent_at)["gap_emails"] == 1
+    for later in (sent_at + timedelta(minutes=1), local(2026, 12, 4, 16), local(2026, 12, 4, 17)):
+        assert forecast.alert_gaps(policies(), later)["gap_emails"] == 0  # the same gap: no second email
+    (email,) = gap_emails()
+    assert due - sent_at >= warning
+    assert (email.context["open_requests"], email.context["open_before_gap"]) == (0, 1)
+    assert email.context["first_breach"] == "2026-12-04 18:00"
+    _subject, text, html = render(email)
+    assert "open requests due soon after the last shift ends, unless answered before it: 1" in text
+    assert "unless answered before it: 1" in html
 
 
 def test_no_rota_no_gaps_and_no_email(app):

@@ -4,6 +4,8 @@ waiting for the clinic (in and outside working hours) and the clinic waiting for
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -187,3 +189,26 @@ def test_the_dashboard_reports_reasons_and_where_the_time_went(app, client, held
     # Four rounds since Monday 10:00, none in a rota (none is set): opening hours 8-20 count.
     assert "Last 7 days" in split and quick.reference in split
     assert split.count('class="round-late"') == 3
+
+
+def test_the_csv_export_carries_the_reasons_and_where_the_time_went(app, client, held):
+    derm, consultation = held
+    late = lateness.LateExplanation(lateness.LateReason.OTHER, "Lab system was down")
+    actions.answer(consultation, derm, actions.Answer("a", "b"), DUE + timedelta(hours=3), late=late)
+    other, _ = make_consultation(created_at=SUBMITTED, claimed_by=derm, status="in_review")
+    actions.answer(
+        other, derm, actions.Answer("a", "b"), DUE + timedelta(hours=1), late=lateness.explanation("workload", "")
+    )
+    with time_machine.travel(DUE + timedelta(days=1), tick=False):
+        login_as(client, make_user("staff"))
+        text = client.get("/staff/export.csv").text
+    table = {tuple(row[:2]): row[4] for row in csv.reader(io.StringIO(text))}
+    assert table[("late_replies_workload", "last 30 days")] == "1"
+    assert table[("late_replies_other", "last 30 days")] == "1"
+    assert table[("rounds_started", "last 7 days")] == "2"
+    # Monday 10:00 to Tuesday 11:00 and 13:00, opening hours 8-20 (no rota): open 10 + 3 and 10 + 5
+    # hours, closed the 12 night hours each
+    assert table[("patient_waiting_on_duty_hours", "last 7 days")] == "28.0"
+    assert table[("patient_waiting_off_duty_hours", "last 7 days")] == "24.0"
+    assert table[("clinic_waiting_for_patient_hours", "last 30 days")] == "0.0"
+    assert "Lab system was down" not in text  # free text may name a patient: it stays on the dashboard

@@ -3,10 +3,12 @@
 A gap is a stretch with nobody on duty. For each gap the forecast counts the open requests due in it,
 and the requests expected to arrive and come due in it (from the last four weeks' arrivals in the
 same hour of the week). A breach nobody on the rota can prevent is one with nobody on duty at any
-moment between now (or its expected arrival) and its due moment. When one is forecast, at least one
-open request or, more likely than not, at least one new one, staff get one email for that gap
-(dedupe key per gap), as soon as the forecast shows it: up to two days ahead, and so well before the
-warning window of the request concerned.
+moment between now (or its expected arrival) and its due moment. An open request due less than the
+warning window after the last shift ends is a forecast breach too once its own warning window is near:
+whoever is on duty must reply before leaving, and staff must hear of it while they can still act.
+When a breach is forecast (an open request, or more likely than not a new one), staff get one email
+for that gap (dedupe key per gap): as soon as the forecast shows it, up to two days ahead, and never
+later than STAFF_LEAD before the warning window of the open request concerned.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ LOOKBACK = timedelta(days=8)  # how far back an ongoing gap's start is looked fo
 HOUR = timedelta(hours=1)
 # An expected count (Poisson) at which at least one arrival is more likely than not.
 MORE_LIKELY_THAN_NOT = math.log(2)
+# How long before an open request's warning window staff hear that it is due in a gap: a worker tick
+# or two late, the email still comes at least SLA_WARNING_HOURS before the breach.
+STAFF_LEAD = timedelta(minutes=15)
 
 HourOfWeek = tuple[int, int]  # (weekday, hour) in the clinic's zone
 
@@ -46,6 +51,7 @@ class GapForecast:
     longer_than_warning: bool
     open_due: tuple[str, ...] = ()  # references of open requests due in the gap
     open_unpreventable: tuple[str, ...] = ()  # ... of those, with nobody on duty before they are due
+    open_before_gap: tuple[str, ...] = ()  # ... due soon after the last shift ends, their warning window near
     expected_due: float = 0.0  # new rounds expected to come due in the gap
     expected_unpreventable: float = 0.0  # ... arriving with nobody on duty before they are due
     first_breach_at: datetime | None = None  # the earliest unpreventable due moment
@@ -56,7 +62,8 @@ class GapForecast:
 
     @property
     def breach_forecast(self) -> bool:
-        return bool(self.open_unpreventable) or self.expected_unpreventable >= MORE_LIKELY_THAN_NOT
+        open_breaches = self.open_unpreventable or self.open_before_gap
+        return bool(open_breaches) or self.expected_unpreventable >= MORE_LIKELY_THAN_NOT
 
 
 @dataclass(frozen=True)
@@ -131,6 +138,7 @@ def _open_due(now: datetime, ends: datetime) -> list[tuple[str, datetime]]:
 class _Tally:
     open_due: list[str] = field(default_factory=list)
     open_unpreventable: list[str] = field(default_factory=list)
+    open_before_gap: list[str] = field(default_factory=list)
     expected_due: float = 0.0
     expected_unpreventable: float = 0.0
     first_breach_at: datetime | None = None
@@ -151,6 +159,7 @@ def build(policies: Policies, now: datetime) -> CoverageForecast:
     if not rota.in_use or not gaps:
         return CoverageForecast(now, ends, rota.in_use, [], total)
     tallies = [_Tally() for _ in gaps]
+    warning = timedelta(hours=policies.response.warning_hours)
 
     def gap_of(moment: datetime) -> int | None:
         return next((n for n, (s, e) in enumerate(gaps) if s <= moment < e), None)
@@ -162,6 +171,9 @@ def build(policies: Policies, now: datetime) -> CoverageForecast:
             if not rota.covered_between(now, due_at):
                 tallies[index].open_unpreventable.append(reference)
                 tallies[index].breach(as_utc(due_at))
+            elif now >= as_utc(due_at) - warning - STAFF_LEAD:
+                tallies[index].open_before_gap.append(reference)
+                tallies[index].breach(as_utc(due_at))
     for arrives, rate in arrivals:
         due = due_time(arrives, policies.response)
         index = gap_of(due) if due < ends else None
@@ -170,7 +182,6 @@ def build(policies: Policies, now: datetime) -> CoverageForecast:
             if not rota.covered_between(arrives, due):
                 tallies[index].expected_unpreventable += rate
                 tallies[index].breach(due)
-    warning = timedelta(hours=policies.response.warning_hours)
     found = []
     for (starts, gap_ends), tally in zip(gaps, tallies, strict=True):
         longer = gap_ends - starts > warning
@@ -184,6 +195,7 @@ def build(policies: Policies, now: datetime) -> CoverageForecast:
                 longer_than_warning=longer,
                 open_due=tuple(tally.open_due),
                 open_unpreventable=tuple(tally.open_unpreventable),
+                open_before_gap=tuple(tally.open_before_gap),
                 expected_due=round(tally.expected_due, 1),
                 expected_unpreventable=round(tally.expected_unpreventable, 2),
                 first_breach_at=tally.first_breach_at,
@@ -215,6 +227,7 @@ def alert_gaps(policies: Policies, now: datetime) -> dict[str, int]:
             "gap_to": _local(gap.ends, policies.zone),
             "open_until": gap.ends_after_horizon,
             "open_requests": len(gap.open_unpreventable),
+            "open_before_gap": len(gap.open_before_gap),
             "expected_requests": round(gap.expected_unpreventable, 1),
             "first_breach": _local(gap.first_breach_at or gap.ends, policies.zone),
         }

@@ -326,8 +326,10 @@ def _cell(value: object) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def csv_rows(figures: Figures) -> list[list[str]]:
-    """The dashboard's figures as one tidy table: one figure per row."""
+def csv_rows(figures: Figures, late: LateFigures | None = None) -> list[list[str]]:
+    """The dashboard's figures as one tidy table: one figure per row. With `late`, also the reasons
+    given for late replies and where each period's time went (the dermatologists' own words for
+    "other" stay on the dashboard: free text may name a patient)."""
     rows: list[list[object]] = [list(CSV_HEADER)]
     rows += [["open_requests", "now", "", state, count] for state, count in figures.open_counts.items()]
     for period in figures.periods:
@@ -365,12 +367,29 @@ def csv_rows(figures: Figures) -> list[list[str]]:
                 ["ratings", "last 12 months", "", name or UNCLAIMED, rated.count],
                 ["rating_average", "last 12 months", "", name or UNCLAIMED, rated.average],
             ]
+    if late is not None:
+        rows += late_rows(late)
     return [[_cell(value) for value in row] for row in rows]
 
 
-def csv_text(figures: Figures) -> str:
+def late_rows(late: LateFigures) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for period in late.periods:
+        label = f"last {period.days} days"
+        rows += [
+            ["rounds_started", label, "", "", period.totals.rounds],
+            ["patient_waiting_on_duty_hours", label, "", "", period.totals.within_hours],
+            ["patient_waiting_off_duty_hours", label, "", "", period.totals.outside_hours],
+            ["clinic_waiting_for_patient_hours", label, "", "", period.totals.waiting_for_patient],
+        ]
+    reasons_period = f"last {max(PERIODS)} days"
+    rows += [[f"late_replies_{reason}", reasons_period, "", "", count] for reason, count in late.reasons]
+    return rows
+
+
+def csv_text(figures: Figures, late: LateFigures | None = None) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerows(csv_rows(figures))
+    csv.writer(buffer, lineterminator="\r\n").writerows(csv_rows(figures, late))
     return buffer.getvalue()
 
 
@@ -436,9 +455,7 @@ class LatePeriod:
 
 
 @dataclass(frozen=True)
-class RotaFigures:
-    board: rota.DutyBoard
-    forecast: forecast.CoverageForecast
+class LateFigures:
     periods: list[LatePeriod]  # time split of the rounds started in the last 7 and 30 days
     reasons: list[tuple[str, int]]  # missed rounds answered in the last 30 days, by reason
     notes: list[lateness.RoundTime]  # ... those with "other" and the dermatologist's words, newest first
@@ -446,19 +463,24 @@ class RotaFigures:
     rounds_shown_limit: int
 
 
+@dataclass(frozen=True)
+class RotaFigures:
+    board: rota.DutyBoard
+    forecast: forecast.CoverageForecast
+    late: LateFigures
+
+
 ROUNDS_SHOWN = 200
 
 
-def rota_figures(now: datetime, policies: Policies) -> RotaFigures:
-    """Everything the dashboard shows about the rota and about late replies, as of `now`."""
+def late_figures(now: datetime, policies: Policies) -> LateFigures:
+    """Late replies and where the time went, as of `now` (the dashboard and the CSV export)."""
     since = now - timedelta(days=max(PERIODS))
     times = lateness.round_times(policies.rota, since, now)
     started = {days: [t for t in times if t.started_at > now - timedelta(days=days)] for days in PERIODS}
     answered_late = [t for t in times if t.missed and t.stopped_at is not None and t.stopped_at > since]
     newest_first = sorted(started[min(PERIODS)], key=lambda t: (t.started_at, t.round), reverse=True)
-    return RotaFigures(
-        board=rota.duty_board(policies.rota, now),
-        forecast=forecast.build(policies, now),
+    return LateFigures(
         periods=[LatePeriod(days, lateness.totals(started[days])) for days in PERIODS],
         reasons=lateness.reason_counts(answered_late),
         notes=sorted(
@@ -466,4 +488,13 @@ def rota_figures(now: datetime, policies: Policies) -> RotaFigures:
         ),
         rounds=newest_first[:ROUNDS_SHOWN],
         rounds_shown_limit=ROUNDS_SHOWN,
+    )
+
+
+def rota_figures(now: datetime, policies: Policies) -> RotaFigures:
+    """Everything the dashboard shows about the rota and about late replies, as of `now`."""
+    return RotaFigures(
+        board=rota.duty_board(policies.rota, now),
+        forecast=forecast.build(policies, now),
+        late=late_figures(now, policies),
     )

@@ -15,7 +15,15 @@ from app.models import AuditAction, OutboundEmail
 from app.payments import figures as payment_figures
 from app.runtime import audit, policies
 from app.staff import bp
-from app.staff.dashboard import EMAIL_KINDS, build, csv_text, outbox_overview, references, rota_figures
+from app.staff.dashboard import (
+    EMAIL_KINDS,
+    build,
+    csv_text,
+    late_figures,
+    outbox_overview,
+    references,
+    rota_figures,
+)
 from app.timeutil import local, utcnow
 
 STAFF_ROLES = ("staff", "admin")
@@ -43,7 +51,7 @@ def dashboard():
 @roles_required(*STAFF_ROLES)
 def export_csv():
     now = utcnow()
-    body = csv_text(build(now, policies().response, policies().zone))
+    body = csv_text(build(now, policies().response, policies().zone), late_figures(now, policies()))
     audit(AuditAction.EXPORTED, detail="staff dashboard figures (csv)")
     db.session.commit()
     filename = f"target-figures-{local(now):%Y-%m-%d}.csv"
