@@ -1,7 +1,8 @@
 """Shared fixtures: the app/client/runner trio, a fresh database per test, and user helpers.
 
 On SQLite each test gets its own in-memory database. With TEST_DATABASE_URL (PostgreSQL in CI)
-the schema is created once and every table is emptied after each test.
+the schema is created once and every table is emptied after each test; under pytest-xdist each
+worker process gets a database of its own, named after the configured one.
 """
 
 from __future__ import annotations
@@ -13,13 +14,32 @@ import time
 import flask_babel
 import pytest
 from flask import g, request_started
-from sqlalchemy import text
+from sqlalchemy import create_engine, make_url, text
 
 from app import create_app
 from app.extensions import db
 from tests.factories import login_as as _login_as
 
 ON_POSTGRES = os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql")
+
+
+def _database_of_this_worker() -> None:
+    """Point TEST_DATABASE_URL at `<name>_gw0`, `<name>_gw1`… under xdist, creating it if needed:
+    tests empty every table after themselves, so two processes cannot share one database."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not (ON_POSTGRES and worker):
+        return
+    url = make_url(os.environ["TEST_DATABASE_URL"])
+    name = f"{url.database}_{worker}"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        if connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}).first() is None:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    os.environ["TEST_DATABASE_URL"] = url.set(database=name).render_as_string(hide_password=False)
+
+
+_database_of_this_worker()
 
 if "faketime" in os.environ.get("LD_PRELOAD", ""):
     # CI runs the suite a year ahead under libfaketime. Its 0.9.10 answers EINVAL to the absolute
