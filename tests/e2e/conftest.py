@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,8 +52,10 @@ def pytest_runtest_makereport(item, call):
     setattr(item, f"report_{report.when}", report)
 
 
-@pytest.fixture
-def live_server(tmp_path) -> Iterator[LiveServer]:
+@contextmanager
+def running_app(tmp_path: Path, **settings: object) -> Iterator[LiveServer]:
+    """The app (testing config, CSRF on, a SQLite file and an upload folder in `tmp_path`, `settings`
+    on top) served on a free loopback port in a background thread, its links pointing at itself."""
     app = create_app(
         "testing",
         {
@@ -60,13 +63,14 @@ def live_server(tmp_path) -> Iterator[LiveServer]:
             "UPLOAD_DIR": str(tmp_path / "uploads"),
             "WTF_CSRF_ENABLED": True,
             "RATELIMIT_ENABLED": False,
+            **settings,
         },
     )
     with app.app_context():
         db.create_all()
     server = make_server("127.0.0.1", 0, app, threaded=True)
     url = f"http://127.0.0.1:{server.server_port}"
-    app.config["PUBLIC_BASE_URL"] = url  # links in queued emails point at this server
+    app.config["PUBLIC_BASE_URL"] = url  # links in queued emails (and payment returns) point here
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     try:
@@ -78,6 +82,12 @@ def live_server(tmp_path) -> Iterator[LiveServer]:
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+@pytest.fixture
+def live_server(tmp_path) -> Iterator[LiveServer]:
+    with running_app(tmp_path) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

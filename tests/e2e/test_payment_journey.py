@@ -6,18 +6,15 @@ payment page, comes back and pays with the webhook held back. Staff see the paym
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
-from app import create_app
 from app.extensions import db
 from app.models import ConsultationRequest, Payment, PaymentEvent, ResponseClock
-from tests.e2e.conftest import LiveServer
+from tests.e2e.conftest import LiveServer, running_app
 from tests.e2e.helpers import PHONE, AccessibilityReport, fits_width, sign_in
 from tests.e2e.test_patient_journey import add_photos, fill_in_the_form, unexpected
 from tests.factories import make_user, photo_bytes
@@ -39,33 +36,9 @@ def standin() -> Iterator[StripeStandIn]:
 @pytest.fixture
 def paid_clinic(tmp_path, standin) -> Iterator[LiveServer]:
     """The live server of tests/e2e/conftest.py, with paid consultations and the stand-in as Stripe."""
-    app = create_app(
-        "testing",
-        {
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'e2e.sqlite'}",
-            "UPLOAD_DIR": str(tmp_path / "uploads"),
-            "WTF_CSRF_ENABLED": True,
-            "RATELIMIT_ENABLED": False,
-            **paid_settings(standin),
-        },
-    )
-    with app.app_context():
-        db.create_all()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    url = f"http://127.0.0.1:{server.server_port}"
-    app.config["PUBLIC_BASE_URL"] = url  # the provider sends the patient back here
-    standin.webhook_url = f"{url}/payments/webhook"
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    try:
-        yield LiveServer(url=url, app=app)
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+    with running_app(tmp_path, **paid_settings(standin)) as server:
+        standin.webhook_url = f"{server.url}/payments/webhook"
+        yield server
 
 
 @pytest.fixture
