@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import click
 from flask.cli import with_appcontext
 from flask_babel import force_locale
@@ -12,12 +15,17 @@ from app.extensions import db
 from app.models import ROLES, User
 
 
-def _refused(error: accounts.AccountError) -> click.ClickException:
-    """Roll back and turn a refused change into a command-line error (messages in English:
-    outside a web request there is no reader whose language we could pick)."""
-    db.session.rollback()
-    with force_locale("en"):
-        return click.ClickException(str(error))
+@contextmanager
+def _account_change() -> Iterator[None]:
+    """Commit what the block changes; a refused change is rolled back and becomes a command-line
+    error (in English: outside a web request there is no reader whose language we could pick)."""
+    try:
+        yield
+    except accounts.AccountError as error:
+        db.session.rollback()
+        with force_locale("en"):
+            raise click.ClickException(str(error)) from error
+    db.session.commit()
 
 
 @click.group("users", help="Manage staff accounts (dermatologists, staff, admins).")
@@ -45,11 +53,8 @@ def commands() -> None:
 @with_appcontext
 def create(email: str, name: str, role: str, password: str, licence: str | None) -> None:
     """Create an active staff account."""
-    try:
+    with _account_change():
         user = accounts.create_user(email, name, role, password, licence_number=licence)
-    except accounts.AccountError as error:
-        raise _refused(error) from error
-    db.session.commit()
     click.echo(f"Created {user.role} {user.email} (id {user.id}).")
     if user.role == "dermatologist" and not user.licence_number:
         click.echo(f"No licence number yet: they cannot answer until one is set (flask users licence --email {email}).")
@@ -83,11 +88,8 @@ def _find(email: str) -> User:
 @with_appcontext
 def deactivate(email: str) -> None:
     """Stop an account from signing in and end its sessions."""
-    try:
+    with _account_change():
         accounts.deactivate(_find(email))
-    except accounts.AccountError as error:
-        raise _refused(error) from error
-    db.session.commit()
     click.echo(f"Deactivated {email}.")
 
 
@@ -96,8 +98,8 @@ def deactivate(email: str) -> None:
 @with_appcontext
 def reactivate(email: str) -> None:
     """Let a deactivated (or locked) account sign in again."""
-    accounts.reactivate(_find(email))
-    db.session.commit()
+    with _account_change():
+        accounts.reactivate(_find(email))
     click.echo(f"Reactivated {email}.")
 
 
@@ -107,11 +109,8 @@ def reactivate(email: str) -> None:
 @with_appcontext
 def set_licence(email: str, licence: str) -> None:
     """Set a dermatologist's professional licence number (printed on their letters)."""
-    try:
+    with _account_change():
         accounts.set_licence(_find(email), licence)
-    except accounts.AccountError as error:
-        raise _refused(error) from error
-    db.session.commit()
     click.echo(f"Licence number {'set' if licence.strip() else 'removed'} for {email}.")
 
 
@@ -122,11 +121,8 @@ def set_licence(email: str, licence: str) -> None:
 def medical_lead(email: str, remove: bool) -> None:
     """Make an account the medical lead (the last step of the escalation ladder), or stop it being one."""
     user = _find(email)
-    try:
+    with _account_change():
         accounts.set_medical_lead(user, not remove)
-    except accounts.AccountError as error:
-        raise _refused(error) from error
-    db.session.commit()
     click.echo(f"{email} is {'no longer' if remove else 'now'} a medical lead.")
 
 
@@ -136,9 +132,6 @@ def medical_lead(email: str, remove: bool) -> None:
 @with_appcontext
 def set_password(email: str, password: str) -> None:
     """Set a new password (asked for twice, hidden); signs the user out everywhere."""
-    try:
+    with _account_change():
         accounts.reset_password(_find(email), password)
-    except accounts.AccountError as error:
-        raise _refused(error) from error
-    db.session.commit()
     click.echo(f"Password changed for {email}.")
