@@ -133,6 +133,7 @@ class Bursts:
     baseline: dict[int, int] = field(default_factory=dict)
     replaced: set[int] = field(default_factory=set)
     route: str = ""
+    cpu: list[float] = field(default_factory=list)  # CPU seconds the server (all its processes) used per burst
 
 
 def burst_on_gunicorn(workspace: Workspace, *photo_sets: list[tuple[str, bytes]]) -> Bursts:
@@ -159,7 +160,9 @@ def burst_on_gunicorn(workspace: Workspace, *photo_sets: list[tuple[str, bytes]]
                 url, host = site.url, nginx.HOST
                 found.route = "through the shipped nginx site"
             for photos in photo_sets:
+                used = server.cpu().seconds
                 found.patients.append(_burst(url, host, photos))
+                found.cpu.append(server.cpu().seconds - used)
                 found.peaks.append({pid: peak_rss_kib(pid) for pid in server.workers()})
         found.replaced = set(workers) - set(found.peaks[-1])
     return found
