@@ -9,7 +9,10 @@ A patient's upload goes through `clean_photo(data, limits)`:
 3. the image is decoded at the smallest scale that still gives PHOTO_MAX_EDGE: a JPEG straight
    from the decoder at 1/2, 1/4 or 1/8 (`draft`); other formats, which can only be decoded in
    full, at most FULL_DECODE_MAX_PIXELS (beyond that they are refused with a message), then
-   reduced at once by a whole factor (`reduce`) before anything else is done with them;
+   reduced at once by a whole factor (`reduce`) before anything else is done with them. What a
+   decoder holds besides the pixels counts too: a JPEG in several scans (progressive) keeps every
+   coefficient of the full canvas, and Pillow's WebP decoder four canvases (`_decoded_pixels`);
+   and a process decodes one such heavy image at a time (`_ONE_HEAVY_DECODE`);
 4. transparency is flattened onto white in one canvas, the image turned upright from its EXIF
    orientation and converted to sRGB (a truncated file fails in step 3);
 5. a fresh image is built from the pixels alone (no EXIF, GPS, camera or XMP data, no ICC
@@ -32,6 +35,8 @@ import gc
 import hashlib
 import io
 import math
+import re
+import threading
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -59,6 +64,24 @@ DRAFT_SLACK = 0.9
 FULL_DECODE_MAX_PIXELS = 25_000_000
 # After a post that decoded at least this many pixels, the memory is handed back (release_memory).
 HEAVY_PIXELS = 4_000_000
+# A file that costs this much to decode waits while another thread of the same process decodes one:
+# a gunicorn worker's two threads never hold two full-size canvases (a 24 MP HEIC with alpha peaks at
+# about 200 MB) at once. Phone JPEGs, decoded at a reduced scale (about 3 MP), never wait.
+_ONE_HEAVY_DECODE = threading.Lock()
+# A JPEG in more than one scan (progressive, or one scan per colour) cannot be decoded at a reduced
+# scale in memory: libjpeg keeps every DCT coefficient of the full canvas (2 bytes per sample) until
+# the last scan, 480 MB for a 60 MP CMYK file of 1 MB. That buffer counts as pixels of RGBA (4 bytes)
+# against FULL_DECODE_MAX_PIXELS and the post's budget, like a PNG's canvas.
+COEFFICIENT_BYTES = 2 * 64  # per 8x8 block of one component
+# Each scan is a pass over the coefficients: a 900 KB file of 2,000 empty scans took 7 s of CPU, and
+# 100 scans of a 25 MP greyscale one 1.3 s. Cameras write one scan; libjpeg's and mozjpeg's
+# progressive files have about ten (six for greyscale).
+MAX_JPEG_SCANS = 32
+# Pillow's WebP decoder holds four copies of the canvas while decoding (libwebp's frame and its
+# previous frame, the bytes handed to Pillow, the image): 382 MB for a 25 MP WebP of 22 KB.
+WEBP_COPIES = 4
+# The next marker after a scan's entropy-coded data (0xFF 0x00 is a stuffed byte, 0xFFD0-D7 a restart).
+_NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 
 
 @dataclass(frozen=True)
@@ -147,7 +170,7 @@ def decode_cost(data: bytes, limits: PhotoLimits) -> int:
         raise PhotoRejected(TOO_LARGE, mb=limits.max_bytes // (1024 * 1024))
     image = _open_checked(io.BytesIO(data), limits)
     try:
-        return _decoded_pixels(image, limits)
+        return _decoded_pixels(image, limits, data)
     finally:
         image.close()
 
@@ -160,8 +183,11 @@ def clean_photo(data: bytes, limits: PhotoLimits) -> CleanPhoto:
         raise PhotoRejected(TOO_LARGE, mb=limits.max_bytes // (1024 * 1024))
     image = _open_checked(io.BytesIO(data), limits)
     try:
-        _decoded_pixels(image, limits)  # sets the JPEG draft; refuses what cannot be decoded in full
-        return _re_encode(image, limits)
+        # Sets the JPEG draft; refuses what cannot be decoded in full.
+        if _decoded_pixels(image, limits, data) < HEAVY_PIXELS:
+            return _re_encode(image, limits)
+        with _ONE_HEAVY_DECODE:
+            return _re_encode(image, limits)
     finally:
         image.close()
 
@@ -181,18 +207,73 @@ def _open_checked(stream: IO[bytes], limits: PhotoLimits) -> Image.Image:
     return image
 
 
-def _decoded_pixels(image: Image.Image, limits: PhotoLimits) -> int:
-    """How many pixels decoding `image` will produce; for a JPEG, after choosing its reduced scale.
+def _decoded_pixels(image: Image.Image, limits: PhotoLimits, data: bytes) -> int:
+    """What decoding `image` will hold in memory, in pixels of RGBA; for a JPEG, after choosing its
+    reduced scale.
 
     For JPEG, the decoder scales down by 1/2..1/8 while decoding: a 48 MP photo never needs to
-    exist in memory at full size when we keep at most PHOTO_MAX_EDGE pixels. Other formats can
-    only be decoded in full, so a canvas too big for that is refused here, before decoding.
+    exist in memory at full size when we keep at most PHOTO_MAX_EDGE pixels; but a JPEG in several
+    scans also holds the coefficients of its full canvas, so those count, and too many scans or too
+    big a buffer are refused. Other formats can only be decoded in full (WebP four times over), so a
+    canvas too big for that is refused here, before decoding.
     """
     if image.format in ("JPEG", "MPO"):  # MPO: the multi-picture JPEG many phones write
+        scans = _jpeg_scans(data)
+        if scans > MAX_JPEG_SCANS:
+            raise PhotoRejected(TOO_MANY_PIXELS)
+        held = _coefficient_pixels(image) if scans > 1 else 0
+        if held > FULL_DECODE_MAX_PIXELS:
+            raise PhotoRejected(TOO_MANY_PIXELS)
         image.draft("RGB", _draft_size(image.size, limits.max_edge))
-    elif image.width * image.height > FULL_DECODE_MAX_PIXELS:
+        return held + image.width * image.height
+    pixels = image.width * image.height * (WEBP_COPIES if image.format == "WEBP" else 1)
+    if pixels > FULL_DECODE_MAX_PIXELS:
         raise PhotoRejected(TOO_BIG_TO_DECODE)
-    return image.width * image.height
+    return pixels
+
+
+def _jpeg_scans(data: bytes) -> int:
+    """How many scans the (first) picture of a JPEG has, counted from its markers without decoding.
+
+    A malformed marker sequence ends the count: the decoder refuses such a file anyway.
+    """
+    scans, at = 0, 2  # after SOI
+    while at + 4 <= len(data) and data[at] == 0xFF:
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            at += 1
+            continue
+        if marker == 0xD9:  # EOI: what follows (an MPO's other pictures) is not decoded
+            break
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
+            at += 2
+            continue
+        at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
+        if marker == 0xDA:  # SOS: a scan, its entropy-coded data runs to the next marker
+            scans += 1
+            following = _NEXT_MARKER.search(data, at)
+            if following is None:
+                break
+            at = following.start()
+    return scans
+
+
+def _coefficient_pixels(image: Image.Image) -> int:
+    """The full-size coefficient buffer libjpeg keeps for a JPEG in several scans, in pixels of RGBA."""
+    components = getattr(image, "layer", None) or [("", 1, 1, 0)] * len(image.getbands())
+    h_max = max(component[1] for component in components) or 1
+    v_max = max(component[2] for component in components) or 1
+    width, height = image.size
+    held = 0
+    for _, h, v, _ in components:
+        across = _round_up(math.ceil(math.ceil(width * h / h_max) / 8), max(h, 1))
+        down = _round_up(math.ceil(math.ceil(height * v / v_max) / 8), max(v, 1))
+        held += across * down * COEFFICIENT_BYTES
+    return held // 4
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
 
 
 def _re_encode(image: Image.Image, limits: PhotoLimits) -> CleanPhoto:
@@ -247,7 +328,6 @@ UPRIGHT = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
-REDUCIBLE_MODES = ("L", "RGB", "CMYK", "I", "F", "LA", "RGBA")
 # Transparent images are flattened and reduced a band of about this many pixels at a time.
 BAND_PIXELS = 2_000_000
 
@@ -265,27 +345,39 @@ def _reduced(image: Image.Image, max_edge: int) -> Image.Image:
     factor = int(max(image.size) // (max_edge * DRAFT_SLACK))
     if factor < 2:
         return image
-    if image.mode == "P":
-        image = _replace(image, image.convert("RGBA" if "transparency" in image.info else "RGB"))
-    elif image.mode not in REDUCIBLE_MODES:
-        return image  # 16-bit and other rare modes: left as they are (they are small)
-    if image.mode in ("RGBA", "LA"):
-        return _replace(image, _flattened_and_reduced(image, factor))
-    return _replace(image, image.reduce(factor))
+    if image.mode in ("RGB", "L", "CMYK", "I", "F"):
+        return _replace(image, image.reduce(factor))
+    # Transparency, a palette, 16 bits or 1 bit: converted as well as reduced, a band at a time.
+    return _replace(image, _converted_and_reduced(image, factor))
 
 
-def _flattened_and_reduced(image: Image.Image, factor: int) -> Image.Image:
-    """Transparency flattened onto white and the size reduced by `factor`, a band at a time, so
-    that no second full-size canvas ever exists (reduce() alone would make a premultiplied copy)."""
+def _converted_and_reduced(image: Image.Image, factor: int) -> Image.Image:
+    """Plain 8-bit pixels (transparency flattened onto white) reduced by `factor`, a band at a time,
+    so that no second full-size canvas ever exists: converting a 25 MP 16-bit or 1-bit PNG whole took
+    two or three more copies, and reduce() on RGBA alone makes a premultiplied one."""
     width, height = image.size
-    out = Image.new("RGB" if image.mode == "RGBA" else "L", (-(-width // factor), -(-height // factor)), "white")
+    out: Image.Image | None = None
     rows = factor * max(1, BAND_PIXELS // (width * factor))  # a whole number of reduced rows
     for top in range(0, height, rows):
-        band = image.crop((0, top, width, min(height, top + rows)))
-        flat = _flatten_alpha(band)
-        out.paste(flat.reduce(factor), (0, top // factor))
+        flat = _flatten_alpha(_eight_bit(image.crop((0, top, width, min(height, top + rows)))))
+        small = flat.reduce(factor)
         flat.close()
+        if out is None:
+            out = Image.new(small.mode, (-(-width // factor), -(-height // factor)), "white")
+        out.paste(small, (0, top // factor))
+    assert out is not None  # an image has at least one row
     return out
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """16-bit greyscale scaled to 8 bits, 1-bit made greyscale, a palette expanded; others unchanged."""
+    if image.mode in ("I;16", "I;16B", "I;16L"):
+        return _replace(image, image.point(lambda value: value * (1 / 256)).convert("L"))
+    if image.mode == "1":
+        return _replace(image, image.convert("L"))
+    if image.mode == "P":
+        return _replace(image, image.convert("RGBA" if "transparency" in image.info else "RGB"))
+    return image
 
 
 def _flatten_alpha(image: Image.Image) -> Image.Image:
@@ -371,3 +463,11 @@ def _load_libc() -> Any:
 
 
 _libc = _load_libc()
+# Big buffers (pixels, decoders' canvases, uploads' bytes) are mapped on their own and unmapped when
+# freed. glibc otherwise soon serves them from each thread's heap, which keeps freed memory: after
+# the two threads of a worker had each cleaned a worst-case post in turn, the process held both
+# peaks at once (232 MB above its size here, 202 MB with this; 82 MB kept afterwards, 11 MB with it).
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD_BYTES = 1024 * 1024
+if _libc is not None and hasattr(_libc, "mallopt"):
+    _libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)

@@ -10,6 +10,7 @@ import traceback
 from pathlib import Path
 
 from bench import (
+    hostile_uploads,
     leak,
     mail_throughput,
     phone_resize,
@@ -29,6 +30,7 @@ BENCHMARKS = {
     "photos": photos,
     "phone": phone_resize,
     "uploads": uploads,
+    "hostile": hostile_uploads,
     "mail": stalled_mail,
     "email": mail_throughput,
     "queue": queue_page,

@@ -12,12 +12,14 @@ read after the burst; goal: every worker at most 400 MiB.
 
 from __future__ import annotations
 
+import contextlib
 import http.cookiejar
 import secrets
 import threading
 import time
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import nginx
@@ -64,6 +66,8 @@ class Patient(threading.Thread):
         self.url, self.host, self.photos, self.start_line = url, host, photos, start
         self.seconds: float | None = None
         self.error: str | None = None
+        self.status: int | None = None
+        self.text = ""  # the answer's page, when it was not a redirect
 
     def _open(self, opener, path: str, data: bytes | None = None, content_type: str | None = None):
         headers = {"Host": self.host} if self.host else {}
@@ -87,7 +91,9 @@ class Patient(threading.Thread):
                 status, location = response.status, response.headers.get("Location", "")
             except urllib.error.HTTPError as answer:
                 status, location = answer.code, answer.headers.get("Location", "")
+                self.text = answer.read().decode(errors="replace")
             self.seconds = time.perf_counter() - started
+            self.status = status
             if status not in (302, 303) or "/consultation/new" in location:
                 self.error = f"answered {status} ({location or 'no redirect'})"
         except Exception as error:  # reported in the table rather than stopping the benchmark
@@ -117,28 +123,63 @@ def _burst(url: str, host: str | None, photos: list[tuple[str, bytes]]) -> list[
     return patients
 
 
-def run(root: Path) -> list[Figure]:
-    workspace = Workspace(root, "uploads")
+@dataclass
+class Bursts:
+    """What `burst_on_gunicorn` saw: the patients of each burst, every worker's peak RSS (KiB, since it
+    started) after each burst, the workers' RSS at the start, and how the requests reached gunicorn."""
+
+    patients: list[list[Patient]] = field(default_factory=list)
+    peaks: list[dict[int, int]] = field(default_factory=list)
+    baseline: dict[int, int] = field(default_factory=dict)
+    replaced: set[int] = field(default_factory=set)
+    route: str = ""
+    cpu: list[float] = field(default_factory=list)  # CPU seconds the server (all its processes) used per burst
+
+
+def burst_on_gunicorn(workspace: Workspace, *photo_sets: list[tuple[str, bytes]]) -> Bursts:
+    """The shipped gunicorn (behind the shipped nginx site when nginx is installed), then one burst
+    of CLIENTS concurrent submits per photo set, one after the other."""
     workspace.create_schema()
-    photos = phone_photos()
-    posted = sum(len(content) for _, content in photos)
-    env = {"RATELIMIT_ENABLED": "false", "PROXY_FIX_HOPS": "1"}
+    found = Bursts()
+    # The site's host name is the one the app trusts, as in production (requests straight to gunicorn
+    # use 127.0.0.1, which development settings trust as well).
+    env = {"RATELIMIT_ENABLED": "false", "PROXY_FIX_HOPS": "1", "PUBLIC_BASE_URL": f"https://{nginx.HOST}"}
     with Gunicorn("wsgi:app", workspace, env=env) as server:
         expected = int(shipped_settings()["workers"])
         deadline = time.monotonic() + 60
         while len(server.workers()) < expected and time.monotonic() < deadline:
             time.sleep(0.1)  # waiting for gunicorn to fork every worker, not timing anything
         workers = server.workers()
-        baseline = {pid: peak_rss_kib(pid) for pid in workers}
-        if nginx.binary() is not None:
-            with nginx.Nginx(workspace.path / "nginx", server.port, workspace.path / "static") as site:
-                patients = _burst(site.url, nginx.HOST, photos)
-            route = "through the shipped nginx site"
-        else:
-            patients = _burst(server.url, None, photos)
-            route = "straight to gunicorn (nginx is not installed)"
-        peaks = {pid: peak_rss_kib(pid) for pid in server.workers()}
-        replaced = set(workers) - set(peaks)
+        found.baseline = {pid: peak_rss_kib(pid) for pid in workers}
+        with contextlib.ExitStack() as stack:
+            url, host = server.url, None
+            found.route = "straight to gunicorn (nginx is not installed)"
+            if nginx.binary() is not None:
+                folder = workspace.path
+                site = stack.enter_context(nginx.Nginx(folder / "nginx", server.port, folder / "static"))
+                url, host = site.url, nginx.HOST
+                found.route = "through the shipped nginx site"
+            for photos in photo_sets:
+                used = server.cpu().seconds
+                found.patients.append(_burst(url, host, photos))
+                found.cpu.append(server.cpu().seconds - used)
+                found.peaks.append({pid: peak_rss_kib(pid) for pid in server.workers()})
+        found.replaced = set(workers) - set(found.peaks[-1])
+    return found
+
+
+def run(root: Path) -> list[Figure]:
+    workspace = Workspace(root, "uploads")
+    photos = phone_photos()
+    posted = sum(len(content) for _, content in photos)
+    found = burst_on_gunicorn(workspace, photos)
+    patients, peaks, baseline, replaced, route = (
+        found.patients[0],
+        found.peaks[0],
+        found.baseline,
+        found.replaced,
+        found.route,
+    )
     failures = [p.error for p in patients if p.error]
     times = sorted(p.seconds for p in patients if p.seconds is not None)
     busiest = max(peaks.values()) / 1024

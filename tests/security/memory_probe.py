@@ -2,6 +2,7 @@
 
     python -m tests.security.memory_probe clean FILE
     python -m tests.security.memory_probe post FILE COPIES UPLOAD_DIR
+    python -m tests.security.memory_probe together FILE THREADS
 
 prints JSON: `peak_kib`, how far the process's peak resident memory (Linux: VmHWM, reset first
 through /proc/self/clear_refs) rose during the step above its size just before; `kept_kib`, how much
@@ -45,6 +46,37 @@ def clean(path: str) -> dict:
     except PhotoRejected as refused:
         outcome = f"refused: {refused.reason}"
     return {"peak_kib": _status_kib("VmHWM") - before, "outcome": outcome}
+
+
+def together(path: str, threads: int) -> dict:
+    """`threads` threads of one process cleaning the same file at the same moment (a gunicorn worker's
+    threads each with a post): the peak, and how each ended."""
+    import threading
+
+    import config
+    from app.photos import PhotoLimits, PhotoRejected, clean_photo
+
+    data = Path(path).read_bytes()
+    limits = PhotoLimits.from_config(config.load("testing"))
+    _warm_up(limits)
+    start = threading.Barrier(threads)
+    outcomes: list[str] = []
+
+    def clean_one() -> None:
+        start.wait()
+        try:
+            clean_photo(data, limits)
+            outcomes.append("cleaned")
+        except PhotoRejected as refused:
+            outcomes.append(f"refused: {refused.reason}")
+
+    workers = [threading.Thread(target=clean_one) for _ in range(threads)]
+    before = _reset_peak()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return {"peak_kib": _status_kib("VmHWM") - before, "outcomes": outcomes}
 
 
 def post(path: str, copies: int, upload_dir: str) -> dict:
@@ -93,5 +125,10 @@ def _warm_up_post(app) -> None:
 
 if __name__ == "__main__":
     mode = sys.argv[1]
-    result = clean(sys.argv[2]) if mode == "clean" else post(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+    if mode == "clean":
+        result = clean(sys.argv[2])
+    elif mode == "together":
+        result = together(sys.argv[2], int(sys.argv[3]))
+    else:
+        result = post(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     print(json.dumps(result))

@@ -158,3 +158,113 @@ def test_a_wrong_pixel_budget_stops_the_app(value):
 
     with pytest.raises(config.ConfigError, match="MAX_PIXELS_PER_REQUEST"):
         config.load("testing", {"MAX_PIXELS_PER_REQUEST": value})
+
+
+def _jpeg(image: Image.Image, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90, **options)
+    return buffer.getvalue()
+
+
+def _with_scans(progressive: bytes, scans: int) -> bytes:
+    """A progressive JPEG with its last scan repeated until it has `scans` scans (libjpeg only warns)."""
+    import re
+
+    at, found = 2, []
+    while progressive[at + 1] != 0xD9:
+        end = at + 2 + int.from_bytes(progressive[at + 2 : at + 4], "big")
+        if progressive[at + 1] == 0xDA:
+            following = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]").search(progressive, end)
+            assert following is not None
+            end = following.start()
+            found.append(progressive[at:end])
+        at = end
+    return progressive[:at] + found[-1] * (scans - len(found)) + b"\xff\xd9"
+
+
+def _limits():
+    import config
+    from app.photos import PhotoLimits
+
+    return PhotoLimits.from_config(config.load("testing"))
+
+
+def test_a_progressive_jpeg_counts_the_coefficients_its_decoder_keeps(tmp_path):
+    """[F1] A 60 MP progressive CMYK JPEG of 1 MB was counted as 3.75 MP (its reduced scale) and
+    took 472 MB to clean: libjpeg keeps every coefficient of a JPEG in several scans. Now a JPEG in
+    several scans counts that buffer, and one too big for it is refused from its header; the same
+    picture in one scan is still decoded at reduced scale."""
+    from app.photos import PhotoRejected, clean_photo, decode_cost
+
+    picture = Image.new("RGB", (4200, 4200), (200, 120, 110))  # 17.6 MP: 106 MB of coefficients at 4:4:4
+    ImageDraw.Draw(picture).ellipse((1000, 1000, 2000, 2000), fill=(180, 60, 50))
+    progressive = tmp_path / "progressive.jpg"
+    progressive.write_bytes(_jpeg(picture, progressive=True, subsampling=0))
+    baseline = _jpeg(picture, subsampling=0)
+    with pytest.raises(PhotoRejected, match="too large in pixels"):
+        decode_cost(progressive.read_bytes(), _limits())
+    assert decode_cost(baseline, _limits()) == 2100 * 2100  # decoded at half scale, one scan
+    clean_photo(baseline, _limits())
+    result = probe("clean", str(progressive))
+    assert result["outcome"].startswith("refused: The picture is too large in pixels")
+    assert result["peak_kib"] < 50 * MIB
+
+    smaller = _jpeg(picture.resize((2800, 2800)), progressive=True)  # 4:2:0, 7.8 MP
+    assert decode_cost(smaller, _limits()) == 2800 * 2800 * 3 // 4 + 2800 * 2800  # coefficients + full-size output
+    clean_photo(smaller, _limits())
+
+
+def test_a_jpeg_with_too_many_scans_is_refused_before_decoding():
+    """[F1] Each scan is a pass over every coefficient: a 900 KB JPEG of 2,000 scans took 7 s of
+    CPU to clean. More than MAX_JPEG_SCANS is refused from the markers; that many still passes."""
+    from app.photos import MAX_JPEG_SCANS, PhotoRejected, clean_photo, decode_cost
+
+    progressive = _jpeg(Image.new("RGB", (800, 600), (200, 120, 110)), progressive=True)
+    clean_photo(_with_scans(progressive, MAX_JPEG_SCANS), _limits())
+    with pytest.raises(PhotoRejected, match="too large in pixels"):
+        decode_cost(_with_scans(progressive, MAX_JPEG_SCANS + 1), _limits())
+    with pytest.raises(PhotoRejected, match="too large in pixels"):
+        clean_photo(_with_scans(progressive, 2000), _limits())
+
+
+def test_a_webp_counts_the_four_canvases_its_decoder_holds():
+    """[F1] A 25 MP WebP of 22 KB took 382 MB to clean (libwebp's two canvases, the bytes, the image):
+    it counts four times its pixels, so WebPs above 6.25 MP are refused with the message for formats
+    decoded in full."""
+    from app.photos import FULL_DECODE_MAX_PIXELS, PhotoRejected, decode_cost
+
+    def webp(edge: int) -> bytes:
+        buffer = io.BytesIO()
+        Image.new("RGBA", (edge, edge), (200, 120, 110, 128)).save(buffer, "WEBP", lossless=True)
+        return buffer.getvalue()
+
+    assert decode_cost(webp(2500), _limits()) == FULL_DECODE_MAX_PIXELS  # 6.25 MP, counted as 25
+    with pytest.raises(PhotoRejected, match="too many pixels for us to process in this format"):
+        decode_cost(webp(2520), _limits())
+
+
+def test_a_16_bit_png_is_converted_a_band_at_a_time(tmp_path):
+    """[F1] A 25 MP 16-bit greyscale PNG of 60 KB was converted at full size, two copies at a time:
+    246 MB to clean. Now it is scaled to 8 bits and reduced a band at a time (72 MB measured)."""
+    path = tmp_path / "grey16.png"
+    image = Image.new("I;16", (5000, 5000), 40_000)
+    ImageDraw.Draw(image).ellipse((1250, 1250, 2500, 2500), fill=12_000)
+    image.save(path)
+    result = probe("clean", str(path))
+    assert result["outcome"] == "cleaned"
+    assert result["peak_kib"] < 120 * MIB
+
+    from app.photos import clean_photo
+
+    cleaned = Image.open(io.BytesIO(clean_photo(path.read_bytes(), _limits()).jpeg))
+    assert cleaned.size == (2048, 2048)  # reduced by 2 at once, then resized
+    assert abs(cleaned.convert("L").getpixel((10, 10)) - 40_000 // 256) <= 2  # scaled, not clipped to white
+
+
+def test_two_threads_of_one_worker_never_decode_two_heavy_images_at_once(images):
+    """[F1] A gunicorn worker has two threads: two posts of 25 MP images at the same moment held two
+    full canvases. Heavy decodes now take turns in a process: the peak stays near one decode."""
+    alone = probe("clean", str(images["largest.png"]))
+    together = probe("together", str(images["largest.png"]), "2")
+    assert together["outcomes"] == ["cleaned", "cleaned"]
+    assert together["peak_kib"] < alone["peak_kib"] * 1.3
