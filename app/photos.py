@@ -365,8 +365,7 @@ def _converted_and_reduced(image: Image.Image, factor: int) -> Image.Image:
         if out is None:
             out = Image.new(small.mode, (-(-width // factor), -(-height // factor)), "white")
         out.paste(small, (0, top // factor))
-    assert out is not None  # an image has at least one row
-    return out
+    return out if out is not None else image  # None only for an image without rows
 
 
 def _eight_bit(image: Image.Image) -> Image.Image:
