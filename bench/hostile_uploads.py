@@ -75,7 +75,7 @@ def _encoded(image: Image.Image, fmt: str, **options) -> bytes:
     return buffer.getvalue()
 
 
-def _many_scans(progressive: bytes, scans: int) -> bytes:
+def jpeg_with_scans(progressive: bytes, scans: int) -> bytes:
     """A progressive JPEG with its last scan repeated until it has `scans` scans: legal to libjpeg
     (a warning), and each scan one more pass over every coefficient of the full canvas."""
     at, found = 2, []
@@ -113,7 +113,7 @@ def worst_case_images() -> list[tuple[str, bytes]]:
     return [
         ("grey16-exif.png", _encoded(grey16, "PNG", exif=exif.tobytes())),
         _alpha_heic(),
-        (f"progressive-{SCANS}-scans.jpg", _many_scans(progressive, SCANS)),
+        (f"progressive-{SCANS}-scans.jpg", jpeg_with_scans(progressive, SCANS)),
         ("noisy-alpha.png", _encoded(noisy_alpha, "PNG")),
         (
             "alpha.webp",

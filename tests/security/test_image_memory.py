@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
+from bench.hostile_uploads import jpeg_with_scans
 from tests.factories import intake_answers, make_consultation, open_consultation_form, photo_bytes
 from tests.security.attack import app_with, assert_refused, cut, nothing_stored, png_claiming
 
@@ -166,22 +167,6 @@ def _jpeg(image: Image.Image, **options) -> bytes:
     return buffer.getvalue()
 
 
-def _with_scans(progressive: bytes, scans: int) -> bytes:
-    """A progressive JPEG with its last scan repeated until it has `scans` scans (libjpeg only warns)."""
-    import re
-
-    at, found = 2, []
-    while progressive[at + 1] != 0xD9:
-        end = at + 2 + int.from_bytes(progressive[at + 2 : at + 4], "big")
-        if progressive[at + 1] == 0xDA:
-            following = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]").search(progressive, end)
-            assert following is not None
-            end = following.start()
-            found.append(progressive[at:end])
-        at = end
-    return progressive[:at] + found[-1] * (scans - len(found)) + b"\xff\xd9"
-
-
 def _limits():
     import config
     from app.photos import PhotoLimits
@@ -220,11 +205,11 @@ def test_a_jpeg_with_too_many_scans_is_refused_before_decoding():
     from app.photos import MAX_JPEG_SCANS, PhotoRejected, clean_photo, decode_cost
 
     progressive = _jpeg(Image.new("RGB", (800, 600), (200, 120, 110)), progressive=True)
-    clean_photo(_with_scans(progressive, MAX_JPEG_SCANS), _limits())
+    clean_photo(jpeg_with_scans(progressive, MAX_JPEG_SCANS), _limits())
     with pytest.raises(PhotoRejected, match="too large in pixels"):
-        decode_cost(_with_scans(progressive, MAX_JPEG_SCANS + 1), _limits())
+        decode_cost(jpeg_with_scans(progressive, MAX_JPEG_SCANS + 1), _limits())
     with pytest.raises(PhotoRejected, match="too large in pixels"):
-        clean_photo(_with_scans(progressive, 2000), _limits())
+        clean_photo(jpeg_with_scans(progressive, 2000), _limits())
 
 
 def test_a_webp_counts_the_four_canvases_its_decoder_holds():
