@@ -56,11 +56,12 @@ test-year-ahead: install translations debian-packages
 
 # The suite against PostgreSQL (TEST_DATABASE_URL; CI's second pass). Lint ran in `make test` already,
 # and so did the tests whose servers always keep their data in a SQLite file (the browser tests' live
-# server, the production stack, the connection test): here they would only repeat themselves.
+# server, the production stack, the connection test): here they would only repeat themselves. Two
+# processes (pytest-xdist), each with a database of its own (tests/conftest.py).
 SQLITE_ONLY := --ignore=tests/e2e --ignore=tests/test_production_stack.py --ignore=tests/security/test_connections.py
 test-postgres: install translations debian-packages
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
-		$(BIN)/python -m pytest $(SQLITE_ONLY) $(PYTEST_ARGS)
+		$(BIN)/python -m pytest -n 2 --dist loadfile $(SQLITE_ONLY) $(PYTEST_ARGS)
 
 e2e: install translations debian-packages
 	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)

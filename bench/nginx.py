@@ -24,6 +24,10 @@ from bench.common import ROOT, free_port
 
 SITE = ROOT / "deploy" / "nginx-skin-clinic.conf"
 HOST = "clinic.example"
+# What the app behind the site is started with, as in production: one proxy in front, and the site's
+# host name as its public address, so the app trusts it (requests straight to gunicorn on 127.0.0.1
+# are trusted too in development settings).
+APP_ENV = {"PROXY_FIX_HOPS": "1", "PUBLIC_BASE_URL": f"https://{HOST}"}
 CANDIDATES = ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx")
 
 MAIN = """# Debian 12's /etc/nginx/nginx.conf, its http defaults, with every path in {folder}

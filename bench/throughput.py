@@ -157,7 +157,7 @@ def run(root: Path) -> list[Figure]:
     static_encoding = "none"
     with (
         Gunicorn("bench.hello:app", workspace) as hello,
-        Gunicorn("wsgi:app", workspace, env={"PROXY_FIX_HOPS": "1"}) as clinic,
+        Gunicorn("wsgi:app", workspace, env=nginx.APP_ENV) as clinic,
     ):
         size = _static_copy(clinic, static)
         _, encoding, compressed = fetch(clinic.url + CONDITION_PATH, BROWSER)

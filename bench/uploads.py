@@ -141,9 +141,7 @@ def burst_on_gunicorn(workspace: Workspace, *photo_sets: list[tuple[str, bytes]]
     of CLIENTS concurrent submits per photo set, one after the other."""
     workspace.create_schema()
     found = Bursts()
-    # The site's host name is the one the app trusts, as in production (requests straight to gunicorn
-    # use 127.0.0.1, which development settings trust as well).
-    env = {"RATELIMIT_ENABLED": "false", "PROXY_FIX_HOPS": "1", "PUBLIC_BASE_URL": f"https://{nginx.HOST}"}
+    env = {"RATELIMIT_ENABLED": "false", **nginx.APP_ENV}
     with Gunicorn("wsgi:app", workspace, env=env) as server:
         expected = int(shipped_settings()["workers"])
         deadline = time.monotonic() + 60
