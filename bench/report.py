@@ -21,14 +21,14 @@ WHY_MISSED = {
     ),
     "Condition page through the shipped nginx site": (
         "Through the site, nginx answers the page from its micro-cache (proxy_cache) and Python never sees it, but "
-        "a copy from the cache costs nginx more than a file from disk: it opens the cache file, reads and parses "
-        "the response headers stored with it (the app's dozen security headers among them), checks the request "
-        "against the stored Vary (Accept-Encoding, Accept-Language, Cookie) and sends those headers on, about 5-7 "
-        "µs more per request than the 13-15 µs of a static file; gunicorn's idle workers count on the page's side "
-        "too. With compression the page wins outright: nginx gzips the static file on every request, while the "
-        "app's brotli copy is cached. Closing the plain gap would take serving public pages as files nginx reads "
-        "directly (rendered to disk by the app, with try_files for readers without a cookie), which this change "
-        "does not do."
+        "a copy from the cache costs nginx a little more than a file from disk: it looks the key up in shared "
+        "memory, opens the cache file, reads and parses the response headers stored with it (the app's dozen "
+        "security headers among them), checks the request against the stored Vary and sends those headers on. "
+        "The key holds the encoding (the site's map of Accept-Encoding), so the first copy nginx opens is the "
+        "right one; before, a plain request first opened the brotli copy and then looked again, and cost twice "
+        "a static file. With compression the page wins outright: nginx gzips the static file on every request, "
+        "while the app's brotli copy is cached. On a machine busy with other work the few µs between the two "
+        "can swing either way, so compare the µs per request in the detail."
     ),
     "Condition page straight from gunicorn": "",
     "Photo pipeline": (
