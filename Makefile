@@ -44,24 +44,28 @@ demo: db
 run: demo
 	@scripts/run-dev.sh
 
+# The suite runs in PYTEST_WORKERS processes (pytest-xdist), a test file each at a time: every test
+# keeps its data in a database of its own. PYTEST_WORKERS=0 runs it in this one process.
+PYTEST_WORKERS ?= 2
+PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile
+
 test: lint translations debian-packages
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PARALLEL) $(PYTEST_ARGS)
 
 # The suite (browser tests aside) with the system clock 400 days ahead: no test may depend on today's
-# date. libfaketime must leave the monotonic clock alone, or Python's timed waits hang. Two processes
-# (pytest-xdist), a test file each at a time: every test keeps its data in its own SQLite database.
+# date. libfaketime must leave the monotonic clock alone, or Python's timed waits hang.
 test-year-ahead: install translations debian-packages
-	FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f +400d $(BIN)/python -m pytest -n 2 --dist loadfile \
+	FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f +400d $(BIN)/python -m pytest $(PARALLEL) \
 		--ignore=tests/e2e $(PYTEST_ARGS)
 
 # The suite against PostgreSQL (TEST_DATABASE_URL; CI's second pass). Lint ran in `make test` already,
 # and so did the tests whose servers always keep their data in a SQLite file (the browser tests' live
-# server, the production stack, the connection test): here they would only repeat themselves. Two
-# processes (pytest-xdist), each with a database of its own (tests/conftest.py).
+# server, the production stack, the connection test): here they would only repeat themselves. Each
+# process has a PostgreSQL database of its own (tests/conftest.py).
 SQLITE_ONLY := --ignore=tests/e2e --ignore=tests/test_production_stack.py --ignore=tests/security/test_connections.py
 test-postgres: install translations debian-packages
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
-		$(BIN)/python -m pytest -n 2 --dist loadfile $(SQLITE_ONLY) $(PYTEST_ARGS)
+		$(BIN)/python -m pytest $(PARALLEL) $(SQLITE_ONLY) $(PYTEST_ARGS)
 
 e2e: install translations debian-packages
 	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)

@@ -233,6 +233,11 @@ class Patient:
         return f"/c/{self.token}"
 
 
+def sent_by(worker_log: str) -> int:
+    """How many emails the worker's log says it sent."""
+    return sum(int(n) for n in re.findall(r"; sent (\d+),", worker_log))
+
+
 @pytest.fixture(scope="module")
 def patient(stack: Stack) -> Patient:
     """One request with a photo sent through nginx, its confirmation email, and its private page opened."""
@@ -249,7 +254,9 @@ def patient(stack: Stack) -> Patient:
     private_page = browser.get(f"{stack.base}/c/{token}", timeout=60)
     photo = re.search(rf'href="(/c/{re.escape(token)}/photos/[0-9a-f]{{32}}\.jpg)"', private_page.text)
     assert photo, "the private page shows no photo"
-    sent_by_worker = sum(int(n) for n in re.findall(r"; sent (\d+),", stack.worker.log_text()))
+    # The worker logs a round after the mail server has taken its emails: wait for the line too.
+    wait_for(lambda: sent_by(stack.worker.log_text()), "the worker's line saying it sent the email")
+    sent_by_worker = sent_by(stack.worker.log_text())
     return Patient(email, reference, token, form_page, private_page, photo.group(1), sent_by_worker)
 
 
