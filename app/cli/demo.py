@@ -65,7 +65,7 @@ class ProgressLines:
         self.total = done
         if stage == "indexes":
             click.echo(f"History: {done:,} requests written ({duration(self.elapsed())}); building the indexes…")
-        elif now - self.printed >= PROGRESS_EVERY:
+        elif now - self.printed >= PROGRESS_EVERY and done < total:  # the last batch: the next line says so
             click.echo(f"History: {done:,} of {total:,} requests written ({duration(self.elapsed())})…")
         else:
             return
