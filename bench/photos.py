@@ -1,6 +1,6 @@
 """The photo pipeline on a 12-megapixel camera JPEG against a plain Pillow decode of the same file.
 
-The photo: 4000×3000, skin tones with reddish patches (app.cli.demo.skin_photo) plus sensor-like
+The photo: 4000×3000, skin tones with reddish patches (app.demo.photos.skin_photo) plus sensor-like
 grain so that it compresses like a phone photo, saved at quality 92 with the EXIF a phone writes
 (orientation 6, camera make, GPS position), so the pipeline has to turn it and strip the metadata.
 
@@ -39,7 +39,7 @@ ORIENTATION, MAKE, MODEL, GPS = 0x0112, 0x010F, 0x0110, 0x8825
 
 
 def camera_photo(seed: int = 12) -> Image.Image:
-    from app.cli.demo import skin_photo
+    from app.demo.photos import skin_photo
 
     image = skin_photo(seed, SIZE)
     grain = Image.effect_noise(SIZE, 64).convert("RGB")

@@ -160,7 +160,7 @@ def run(root: Path) -> list[Figure]:
         import aiosmtpd  # noqa: F401
     except ImportError:
         return [not_run(NAME, GOAL, "aiosmtpd is not installed (requirements-dev.txt)")]
-    from app.cli.demo import skin_photo_jpeg
+    from app.demo.photos import skin_photo_jpeg
 
     workspaces = _setups(root)
     servers = {"working": WorkingSMTP().start(), "stalled": StalledSMTP().start()}

@@ -1,7 +1,7 @@
 """The hand-written examples (DEMO_CASES) and what the demo patients and dermatologists wrote.
 
 A case says how a request went, in hours after its submission; stories.py plays it through the
-real actions, bulk.py folds generated ones into rows. A demo patient is derived from the request's
+real actions. A demo patient is derived from the request's
 number, so the same number gives the same patient on every run.
 """
 

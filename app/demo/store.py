@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import cast
 
@@ -31,10 +31,11 @@ from app.models import (
 from app.storage import photo_storage
 
 KEY_PREFIX = "demo-"
+KEY_FORMAT = KEY_PREFIX + "{:06d}"  # a demo request's submission key from its number
 
 
 def submission_key(number: int) -> str:
-    return f"{KEY_PREFIX}{number:06d}"
+    return KEY_FORMAT.format(number)
 
 
 def is_demo() -> ColumnElement[bool]:
@@ -49,13 +50,28 @@ def existing_keys() -> set[str]:
 
 def demo_token(key: str) -> str:
     """The private-link token of a demo request: derived, so the summary can show it on every run."""
+    return tokens()(key)
+
+
+def tokens() -> Callable[[str], str]:
+    """demo_token with SECRET_KEY read once (the history asks for a million of them)."""
     secret = current_app.config["SECRET_KEY"].encode("utf-8")
-    digest = hmac.new(secret, f"demo-private-link:{key}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")  # shaped like new_access_token()
+
+    def token(key: str) -> str:
+        digest = hmac.new(secret, f"demo-private-link:{key}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")  # shaped like new_access_token()
+
+    return token
 
 
 def demo_link_hash(key: str) -> str:
     return hash_token(demo_token(key))
+
+
+def link_hashes() -> Callable[[str], str]:
+    """demo_link_hash with SECRET_KEY read once."""
+    token = tokens()
+    return lambda key: hash_token(token(key))
 
 
 def demo_link(key: str, at: datetime) -> PatientLink:

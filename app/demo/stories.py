@@ -54,7 +54,7 @@ class Timeline:
 
 
 def timeline(case: DemoCase, now: datetime) -> Timeline:
-    """The moments of a case's story, as it stands at `now` (shared with the bulk rows)."""
+    """The moments of a case's story, as it stands at `now`."""
     created = now - timedelta(hours=case.age_hours)
     if case.story == Story.NEW:
         return Timeline(created, ())
