@@ -342,12 +342,14 @@ class Loaded:
 Progress = Callable[[int, int, str], None]
 
 
+def _next_id(table: str) -> sa.ScalarSelect[Any]:
+    """The id after the highest one stored in `table` (one of ORDER's names)."""
+    ids = sa.table(table, sa.column("id"))
+    return sa.select(sa.func.coalesce(sa.func.max(ids.c.id), 0) + 1).scalar_subquery()
+
+
 def _start_ids(connection: sa.Connection) -> dict[str, int]:
-    return {
-        # The table names are this module's own (ORDER), never input.
-        table: int(connection.execute(sa.text(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}")).scalar_one())  # noqa: S608
-        for table in ORDER
-    }
+    return {table: int(connection.execute(sa.select(_next_id(table))).scalar_one()) for table in ORDER}
 
 
 def _batches(numbers: Sequence[int], plan: Plan, ids: Ids, references: set[str]) -> Iterator[tuple[int, Rows]]:
@@ -466,8 +468,8 @@ def load(connection: sa.Connection, numbers: Sequence[int], plan: Plan, progress
         connection.exec_driver_sql(statement)
     if postgres:
         for table in ORDER:
-            following = f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table})"  # noqa: S608  (ORDER's names)
-            connection.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {following}, false)")
+            sequence = sa.func.pg_get_serial_sequence(table, "id")
+            connection.execute(sa.select(sa.func.setval(sequence, _next_id(table), False)))
     return Loaded(done, counts, time.perf_counter() - started)
 
 
