@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import FileStorage
 
-from app.consultations import audit, check_ins, clock, notify, uploads
+from app.consultations import audit, check_ins, clock, notify, refunds, uploads
 from app.consultations.audit import Actor
 from app.consultations.pending import PendingPhotos
 from app.consultations.photo_views import Slot
@@ -296,7 +296,8 @@ def resolve(consultation: ConsultationRequest, now: datetime, *, address: str | 
 
 
 def withdraw(consultation: ConsultationRequest, now: datetime, *, address: str | None = None) -> None:
-    """The patient no longer wants an answer: withdrawn, out of the queue, no more alerts.
+    """The patient no longer wants an answer: withdrawn, out of the queue, no more alerts; a paid
+    request's price goes back (refunds.refund_withdrawn), as nobody has answered yet.
 
     The round's clock keeps no stop time: it was cancelled, not met or missed (see app.staff.figures.RoundFacts).
     """
@@ -309,6 +310,7 @@ def withdraw(consultation: ConsultationRequest, now: datetime, *, address: str |
         db.session.rollback()
         raise PatientActionRefused(CANNOT_WITHDRAW)
     audit.record(AuditAction.WITHDRAWN, Actor.patient(address), consultation=consultation)
+    refunds.refund_withdrawn(consultation, now)  # paid and not yet answered: the money goes back
     db.session.commit()
 
 

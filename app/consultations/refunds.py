@@ -8,7 +8,9 @@
   once even if a worker dies half-way; a refusal is kept with the provider's reason, shown to staff
   (and emailed to them once) and retried with backoff, never dropped.
 - Late: when a paid request's first reply misses its tier's target (`refund_late`), LATE_REFUND_PERCENT
-  of the price. By hand: staff (`refund_by_hand`), audited.
+  of the price. Withdrawn: a patient who withdraws a paid request before any reply gets back all that
+  is left of the price (`refund_withdrawn`), as nobody worked on it. By hand: staff (`refund_by_hand`),
+  audited.
 """
 
 from __future__ import annotations
@@ -90,8 +92,8 @@ def record_refund(
     back (a conditional UPDATE, so two at once can never give back more than was paid); duplicate and
     unqueued ones are of another charge, refunded whole.
     """
-    key = key or (f"{reason.value}:{payment.id}" if reason == RefundReason.LATE else f"{reason.value}:{intent}")
-    own_charge = reason in (RefundReason.LATE, RefundReason.MANUAL)
+    own_charge = reason in (RefundReason.LATE, RefundReason.WITHDRAWN, RefundReason.MANUAL)
+    key = key or (f"{reason.value}:{payment.id}" if own_charge else f"{reason.value}:{intent}")
     try:
         with db.session.begin_nested():
             if own_charge and not update_payment(
@@ -168,6 +170,20 @@ def refund_late(policies: Policies, now: datetime) -> int:
         db.session.commit()
         recorded += refund is not None
     return recorded
+
+
+def refund_withdrawn(consultation: ConsultationRequest, now: datetime) -> Refund | None:
+    """Record the refund of a paid request the patient withdrew before any reply: all that is left of
+    the price (a late refund already recorded keeps its share). Part of the withdrawal's transaction;
+    the worker sends it. None when there is nothing to refund."""
+    payment = db.session.execute(select(Payment).where(Payment.request_id == consultation.id)).scalar_one_or_none()
+    if payment is None or payment.status != PaymentStatus.PAID or payment.payment_intent is None:
+        return None
+    if payment.refundable_cents <= 0:
+        return None
+    return record_refund(
+        payment, RefundReason.WITHDRAWN, payment.refundable_cents, payment.payment_intent, now, actor=Actor.system()
+    )
 
 
 def refund_by_hand(payment: Payment, amount_cents: int, actor: Actor, now: datetime) -> Refund:

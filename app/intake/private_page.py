@@ -40,7 +40,8 @@ from app.intake import bp
 from app.intake.forms import BODY_SITES
 from app.intake.patient_forms import ConfirmForm, EraseForm, FeedbackForm, ReplyForm
 from app.letters import render as render_letter
-from app.models import AuditAction, CheckIn, ConsultationRequest, Message, Photo, find_by_token
+from app.models import AuditAction, CheckIn, ConsultationRequest, Message, PaymentStatus, Photo, find_by_token
+from app.payments import money
 from app.payments.checkout import send_to_checkout
 from app.photos import ACCEPTED_MIME_TYPES, PhotoLimits
 from app.runtime import audit, client_address, current_actor, policies
@@ -451,6 +452,7 @@ def end_consultation(token: str):
     if request.method == "GET" or not form.validate_on_submit():
         return _confirmation_page(consultation, token, action, form)
     rule, done = ENDINGS[action]
+    refundable = _refundable_on_withdrawal(consultation) if action == "withdraw" else None
     try:
         rule(consultation, utcnow(), address=client_address())
     except PatientActionRefused as refused:
@@ -460,7 +462,18 @@ def end_consultation(token: str):
         flash(gettext("Thank you. Your consultation is closed. We hope your skin feels better soon."), "success")
     else:
         flash(gettext("Your request has been withdrawn. No dermatologist will work on it."), "success")
+        if refundable is not None:
+            flash(gettext("We are refunding %(amount)s to the card you paid with.", amount=refundable), "success")
     return _back_to_page(token)
+
+
+def _refundable_on_withdrawal(consultation: ConsultationRequest) -> str | None:
+    """What a withdrawal gives back of a paid request (app.consultations.refunds.refund_withdrawn), as
+    the reader writes money; None when nothing was paid or nothing is left."""
+    payment = payments.payment_for(consultation)
+    if payment is None or payment.status != PaymentStatus.PAID or payment.refundable_cents <= 0:
+        return None
+    return money(payment.refundable_cents, payment.currency)
 
 
 def _confirmation_page(consultation: ConsultationRequest, token: str, action: str, form, status: int = 200):
@@ -470,7 +483,10 @@ def _confirmation_page(consultation: ConsultationRequest, token: str, action: st
         return _back_to_page(token)
     audit(AuditAction.VIEWED, consultation=consultation, patient=True, detail=f"{action} confirmation")
     db.session.commit()
-    html = render_template("intake/confirm.html", consultation=consultation, token=token, action=action, form=form)
+    refundable = _refundable_on_withdrawal(consultation) if action == "withdraw" else None
+    html = render_template(
+        "intake/confirm.html", consultation=consultation, token=token, action=action, form=form, refundable=refundable
+    )
     return no_store(make_response(html, status))
 
 

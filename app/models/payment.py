@@ -36,6 +36,7 @@ class RefundReason(StrEnum):
     MANUAL = "manual"  # refunded by hand by staff
     DUPLICATE = "duplicate"  # a second payment for a request already paid
     UNQUEUED = "unqueued"  # paid for a request that could no longer be queued (withdrawn, erased, lapsed)
+    WITHDRAWN = "withdrawn"  # the patient withdrew the request before any reply: what is left, by the rule
 
 
 class RefundStatus(StrEnum):
@@ -123,7 +124,7 @@ class Refund(Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # "late:<payment>", "manual:<payment>:<n>", "duplicate:<charge>", "unqueued:<charge>".
+    # "late:<payment>", "withdrawn:<payment>", "manual:<payment>:<n>", "duplicate:<charge>", "unqueued:<charge>".
     key: Mapped[str] = mapped_column(String(300), unique=True)
     payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id", ondelete="CASCADE"), index=True)
     reason: Mapped[str] = mapped_column(String(12))

@@ -29,6 +29,7 @@ REFUND_REASONS = {
     "manual": _l("Refunded by the clinic"),
     "duplicate": _l("Paid twice for the same request"),
     "unqueued": _l("Paid for a request that could no longer be sent"),
+    "withdrawn": _l("Withdrawn before our first reply"),
 }
 REFUND_STATES = {
     "pending": _l("Being sent"),

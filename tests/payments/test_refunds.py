@@ -110,6 +110,66 @@ def test_a_request_withdrawn_before_its_due_moment_is_not_refunded_for_lateness(
         assert run_worker(T0 + timedelta(hours=30))["late_refunds"] == 0
 
 
+# --- Withdrawn before any reply: what is left of the price goes back ----------------------------------
+
+
+def test_a_paid_request_withdrawn_before_any_reply_is_refunded_in_full_once(client, standin):
+    from app.consultations import conversation
+
+    consultation = paid_request(client, standin)
+    with at(T0 + timedelta(hours=2)):
+        conversation.withdraw(consultation, T0 + timedelta(hours=2))
+        counts = run_worker(T0 + timedelta(hours=2))
+    assert counts["refunds_paid"] == 1
+    (refund,) = refund_rows()
+    assert (refund.reason, refund.amount_cents, refund.status, refund.key) == (
+        "withdrawn",
+        3900,
+        "succeeded",
+        f"withdrawn:{payment_of(consultation).id}",
+    )
+    assert [r["amount"] for r in standin.refunded(payment_of(consultation).payment_intent)] == [3900]
+    with at(T0 + timedelta(hours=30)):
+        assert run_worker(T0 + timedelta(hours=30))["late_refunds"] == 0  # nothing left to give back
+    assert len(refund_rows()) == 1
+    events = db.session.execute(select(AuditEvent).where(AuditEvent.action == "refunded")).scalars().all()
+    assert [event.detail for event in events] == ["withdrawn refund of 3900 eur cents"]
+    (email,) = emails("payments/refund")
+    subject, body, _html = render(email)
+    assert subject == f"We have refunded €39.00 for your request {consultation.reference}"
+    assert "We have refunded €39.00 to the card you paid with" in body
+
+
+def test_withdrawn_after_a_partial_late_refund_the_rest_goes_back(app, client, standin, monkeypatch):
+    from app.consultations import conversation
+
+    use_settings(app, monkeypatch, LATE_REFUND_PERCENT=50)
+    consultation = paid_request(client, standin)
+    with at(T0 + timedelta(hours=25)):
+        run_worker(T0 + timedelta(hours=25))  # late: half back
+        conversation.withdraw(consultation, T0 + timedelta(hours=25))
+        run_worker(T0 + timedelta(hours=25))
+    assert [(r.reason, r.amount_cents, r.status) for r in refund_rows()] == [
+        ("late", 1950, "succeeded"),
+        ("withdrawn", 1950, "succeeded"),
+    ]
+    assert payment_of(consultation).refunded_cents == 3900
+
+
+def test_an_answered_request_cannot_be_withdrawn_so_nothing_is_refunded(client, standin):
+    from app.consultations import conversation
+    from app.consultations.conversation import PatientActionRefused
+
+    derm = make_user("dermatologist")
+    consultation = paid_request(client, standin)
+    with at(T0 + timedelta(hours=3)):
+        actions.claim(consultation, derm, T0 + timedelta(hours=3))
+        actions.answer(consultation, derm, actions.Answer("Eczema.", "Emollient."), T0 + timedelta(hours=3))
+        with pytest.raises(PatientActionRefused):
+            conversation.withdraw(consultation, T0 + timedelta(hours=3))
+    assert refund_rows() == []
+
+
 def test_late_refund_percent_refunds_part_of_the_price(app, client, standin, monkeypatch):
     use_settings(app, monkeypatch, LATE_REFUND_PERCENT=50)
     consultation = paid_request(client, standin)
@@ -355,6 +415,25 @@ def test_the_private_page_and_the_dashboard_show_a_late_refund(app, client, stan
     cells = [cell.split(">", 1)[1].split("<", 1)[0] for cell in this_month.split("<td")[1:]]
     assert cells[:6] == ["1", "€59.00", "1", "€59.00", "100.0 %", "0"]
     assert consultation.reference in listing
+
+
+def test_the_patient_is_told_before_and_after_withdrawing_that_the_money_goes_back(client, standin):
+    consultation = paid_request(client, standin)
+    with at(T0):
+        received = client.get("/consultation/received").get_data(as_text=True)
+    token = received.split('id="private-link" href="http://localhost/c/', 1)[1].split('"', 1)[0]
+    with at(T0 + timedelta(hours=1)):
+        confirm = client.get(f"/c/{token}/withdraw").get_data(as_text=True)
+        assert "Nobody has answered yet, so we will refund €39.00 to the card you paid with." in confirm
+        done = client.post(f"/c/{token}/withdraw", follow_redirects=True)
+    page = done.get_data(as_text=True)
+    assert "We are refunding €39.00 to the card you paid with." in page
+    assert latest_request().status == "withdrawn"
+    assert [(r.reason, r.amount_cents, r.status) for r in refund_rows()] == [("withdrawn", 3900, "pending")]
+    with at(T0 + timedelta(hours=2)):
+        run_worker(T0 + timedelta(hours=2))
+        page = client.get(f"/c/{token}").get_data(as_text=True)
+    assert "Refunded €39.00 on" in page and "Withdrawn before our first reply" in page
 
 
 @pytest.mark.parametrize("language", ["en", "lt"])
