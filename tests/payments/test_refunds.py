@@ -428,7 +428,8 @@ def test_the_patient_is_told_before_and_after_withdrawing_that_the_money_goes_ba
         done = client.post(f"/c/{token}/withdraw", follow_redirects=True)
     page = done.get_data(as_text=True)
     assert "We are refunding €39.00 to the card you paid with." in page
-    assert latest_request().status == "withdrawn"
+    db.session.refresh(consultation)
+    assert consultation.status == "withdrawn"
     assert [(r.reason, r.amount_cents, r.status) for r in refund_rows()] == [("withdrawn", 3900, "pending")]
     with at(T0 + timedelta(hours=2)):
         run_worker(T0 + timedelta(hours=2))
