@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 import select
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import flask_babel
 import pytest
-from flask import g, request_started
+from flask import Flask, g, request_started
 from sqlalchemy import create_engine, make_url, text
 
 from app import create_app
@@ -97,14 +99,24 @@ def empty_database(app) -> None:
         db.engine.dispose()
 
 
+@contextmanager
+def app_with(tmp_path, **overrides) -> Iterator[Flask]:
+    """A testing app (inside its context, on a fresh database) with `overrides` on top of TestingConfig,
+    e.g. CSRF or rate limits on; its tables are emptied afterwards."""
+    app = build_app(tmp_path, **overrides)
+    reset_database(app)
+    try:
+        with app.app_context():
+            yield app
+            db.session.remove()
+    finally:
+        empty_database(app)
+
+
 @pytest.fixture
 def app(tmp_path):
-    app = build_app(tmp_path)
-    reset_database(app)
-    with app.app_context():
+    with app_with(tmp_path) as app:
         yield app
-        db.session.remove()
-    empty_database(app)
 
 
 @pytest.fixture

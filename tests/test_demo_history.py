@@ -35,7 +35,7 @@ from app.models import (
 )
 from app.runtime import policies
 from app.timeutil import utcnow
-from tests.conftest import build_app, empty_database, reset_database
+from tests.conftest import app_with
 
 HISTORY = 300  # a little over a day at history.RATE_PER_DAY
 TARGET_HOURS = 36  # not the loader's default of 24: the history must take the clinic's own promise
@@ -71,12 +71,8 @@ def sign_in_as(client, role: str) -> None:
 
 @pytest.fixture
 def app(tmp_path):
-    app = build_app(tmp_path, RESPONSE_TARGET_HOURS=TARGET_HOURS)
-    reset_database(app)
-    with app.app_context():
+    with app_with(tmp_path, RESPONSE_TARGET_HOURS=TARGET_HOURS) as app:
         yield app
-        db.session.remove()
-    empty_database(app)
 
 
 @pytest.fixture

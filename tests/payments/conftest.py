@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.extensions import db
-from tests.conftest import build_app, empty_database, reset_database
+from tests.conftest import app_with
 from tests.stripe_standin import SECRET_KEY, WEBHOOK_SECRET, StripeStandIn
 
 TIERS = "standard:24:3900,express:12:5900"
@@ -34,9 +33,5 @@ def standin():
 
 @pytest.fixture
 def app(tmp_path, standin):
-    app = build_app(tmp_path, **paid_settings(standin))
-    reset_database(app)
-    with app.app_context():
+    with app_with(tmp_path, **paid_settings(standin)) as app:
         yield app
-        db.session.remove()
-    empty_database(app)

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import ConsultationRequest, Message, OutboundEmail, Photo
-from tests.conftest import build_app, empty_database, reset_database
+from tests.conftest import app_with  # noqa: F401  (the attack tests' way to a second app)
 from tests.factories import photo_bytes, stored_files
 
 # What a stack trace or the Werkzeug debugger would put in a page.
@@ -63,19 +63,6 @@ def nothing_stored(app) -> Iterator[None]:
     yield
     assert row_counts() == rows
     assert set(stored_files(upload_dir)) - files == set(), "files were left in the upload folder"
-
-
-@contextmanager
-def app_with(tmp_path, **overrides) -> Iterator:
-    """A second testing app (inside its context) with some settings changed, e.g. CSRF or rate limits on."""
-    app = build_app(tmp_path, **overrides)
-    reset_database(app)
-    try:
-        with app.app_context():
-            yield app
-            db.session.remove()
-    finally:
-        empty_database(app)
 
 
 # --- Hostile files -------------------------------------------------------------------------------
