@@ -54,6 +54,10 @@ class Config:
     # Printed at the top of every patient's letter (the PDF of an answer).
     CLINIC_NAME = "Skin Clinic"
     CLINIC_ADDRESS = "Vilnius, Lithuania"
+    # The seller's registration on receipts (Lithuania: the company code, and the VAT payer code if the
+    # clinic is registered for VAT); empty: the line is left out.
+    CLINIC_COMPANY_CODE = ""
+    CLINIC_VAT_NUMBER = ""
 
     RESPONSE_TARGET_HOURS = 24
     SLA_WARNING_HOURS = 4
@@ -435,6 +439,8 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "PROXY_FIX_HOPS": (_whole(0, 5), "a whole number of proxies from 0 to 5"),
     "CLINIC_NAME": (_one_line(120, required=True), "the clinic's name on one line, at most 120 characters"),
     "CLINIC_ADDRESS": (_one_line(300, required=False), "the clinic's address on one line, at most 300 characters"),
+    "CLINIC_COMPANY_CODE": (_one_line(40, required=False), "the company code on one line, at most 40 characters"),
+    "CLINIC_VAT_NUMBER": (_one_line(40, required=False), "the VAT payer code on one line, at most 40 characters"),
     "PAYMENT_TIERS": (
         _payment_tiers,
         "1 to 6 tiers as name:hours:cents, comma-separated, e.g. 'standard:24:3900,express:12:5900' "

@@ -22,10 +22,12 @@ from app.timeutil import as_utc
 
 @dataclass(frozen=True)
 class Clinic:
-    """Who writes the letter (the CLINIC_NAME and CLINIC_ADDRESS settings)."""
+    """Who writes the letter and sells the consultation (the CLINIC_* settings)."""
 
     name: str
     address: str
+    company_code: str = ""  # on receipts, when set
+    vat_number: str = ""
 
 
 def answer_for_letter(consultation: ConsultationRequest, message_id: int | None = None) -> Message | None:

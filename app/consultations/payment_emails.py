@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from app.consultations.letter import Clinic
 from app.consultations.notify import patient_link, staff_recipients
 from app.consultations.policies import StaffAlerts
 from app.links import link
@@ -30,8 +31,9 @@ def _payment_context(payment: Payment) -> dict:
     }
 
 
-def receipt(consultation: ConsultationRequest, payment: Payment, zone: ZoneInfo) -> None:
-    """The receipt: tier, amount and the payment's reference, once per payment."""
+def receipt(consultation: ConsultationRequest, payment: Payment, zone: ZoneInfo, seller: Clinic) -> None:
+    """The receipt: who sells (name, address, company and VAT codes as set), tier, amount and the
+    payment's reference, once per payment. The seller is kept as it was on the day of payment."""
     enqueue(
         consultation.patient_email,
         EmailTemplate.PAYMENT_RECEIPT,
@@ -40,6 +42,10 @@ def receipt(consultation: ConsultationRequest, payment: Payment, zone: ZoneInfo)
             **_payment_context(payment),
             "payment_reference": payment.payment_intent or "",
             "paid_local": _local(payment.paid_at, zone),
+            "seller": seller.name,
+            "seller_address": seller.address,
+            "company_code": seller.company_code,
+            "vat_number": seller.vat_number,
         },
         dedupe_key=f"receipt:{payment.id}",
         consultation=consultation,

@@ -287,7 +287,7 @@ def _queue(payment: Payment, policies: Policies, now: datetime, actor: Actor) ->
     consultation.response_target_hours = payment.target_hours
     start_clock(consultation, now, policies.response)
     notify.request_submitted(consultation, consultation.issue_link(now), policies.alerts)
-    payment_emails.receipt(consultation, payment, policies.zone)
+    payment_emails.receipt(consultation, payment, policies.zone, policies.clinic)
     audit.record(AuditAction.PAID, actor, consultation=consultation, detail=f"paid {payment.tier}")
     return True
 

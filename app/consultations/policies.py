@@ -106,7 +106,12 @@ class Policies:
             ),
             zone=ZoneInfo(str(config["DISPLAY_TIMEZONE"])),
             upload_dir=str(config["UPLOAD_DIR"]),
-            clinic=Clinic(name=str(config["CLINIC_NAME"]).strip(), address=str(config["CLINIC_ADDRESS"]).strip()),
+            clinic=Clinic(
+                name=str(config["CLINIC_NAME"]).strip(),
+                address=str(config["CLINIC_ADDRESS"]).strip(),
+                company_code=str(config["CLINIC_COMPANY_CODE"]).strip(),
+                vat_number=str(config["CLINIC_VAT_NUMBER"]).strip(),
+            ),
             payments=PaymentPolicy.from_config(config),
             rota=rota,
             escalation=EscalationPolicy(lead_after_hours=int(config["ESCALATE_AFTER_HOURS"])),

@@ -25,7 +25,7 @@ from app.models import (
 )
 from app.outbox import render
 from app.runtime import policies
-from tests.factories import login_as, make_user, open_consultation_form, submit_request
+from tests.factories import login_as, make_user, open_consultation_form, submit_request, use_settings
 from tests.payments.helpers import (
     clocks,
     emails,
@@ -169,6 +169,35 @@ def test_the_confirmation_email_and_receipt_promise_the_tiers_hours(client, stan
     assert subject == f"Receipt for your consultation {reference}"
     for expected in ("Express", "12 hours", "€59.00", reference, payment_of(latest_request()).payment_intent):
         assert expected in receipt and expected in html
+
+
+@time_machine.travel(T0, tick=False)
+def test_the_receipt_names_the_seller_as_the_clinic_has_set_it(app, client, standin, monkeypatch):
+    use_settings(
+        app,
+        monkeypatch,
+        CLINIC_NAME="Odos klinika UAB",
+        CLINIC_ADDRESS="Gedimino pr. 1, Vilnius",
+        CLINIC_COMPANY_CODE="304123456",
+        CLINIC_VAT_NUMBER="LT100012345678",
+    )
+    post_event(client, standin, standin.pay(session_from(send_paid_form(client))))
+    _subject, receipt, html = render(emails("payments/receipt")[0])
+    for expected in (
+        "Seller: Odos klinika UAB, Gedimino pr. 1, Vilnius",
+        "Company code: 304123456",
+        "VAT payer code: LT100012345678",
+    ):
+        assert expected in receipt
+    assert "Odos klinika UAB" in html and "LT100012345678" in html and "Seller: Skin Clinic" not in receipt
+
+
+@time_machine.travel(T0, tick=False)
+def test_a_receipt_without_registration_codes_leaves_those_lines_out(client, standin):
+    post_event(client, standin, standin.pay(session_from(send_paid_form(client))))
+    _subject, receipt, _html = render(emails("payments/receipt")[0])
+    assert "Seller: Skin Clinic, Vilnius, Lithuania" in receipt
+    assert "Company code" not in receipt and "VAT" not in receipt
 
 
 @time_machine.travel(T0, tick=False)
