@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -24,6 +25,7 @@ import queue
 import secrets
 import smtplib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email import policy
@@ -34,11 +36,16 @@ from enum import StrEnum
 from typing import Protocol, cast
 from urllib.parse import urlsplit
 
+from babel.support import NullTranslations
 from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app, render_template
-from flask_babel import force_locale
-from sqlalchemy import CursorResult, func, select, update
+from flask_babel import force_locale, get_translations
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup
+from sqlalchemy import CursorResult, Integer, Table, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.dml import UpdateBase
 
 from app.extensions import db
 from app.links import resolve
@@ -182,12 +189,38 @@ def render(email: EmailContent, *, reveal_secrets: bool = True) -> tuple[str, st
         secrets = dict.fromkeys(secrets, HIDDEN_VALUE)
     values = {**resolve(email.context or {}), **secrets, "language": email.language or "en"}
     with force_locale(email.language or "en"):
+        values.update(_catalogue_gettext(get_translations()))
         text = render_template(f"emails/{email.template}.txt", **values)
         html = render_template(f"emails/{email.template}.html", **values)
     first_line, _, body = text.lstrip("\n").partition("\n")
     if not first_line.startswith("Subject:"):
         raise ValueError(f"emails/{email.template}.txt must start with a 'Subject:' line")
     return first_line.removeprefix("Subject:").strip(), body.lstrip("\n"), html
+
+
+@functools.lru_cache(maxsize=8)
+def _catalogue_gettext(translations: NullTranslations) -> dict[str, Callable[..., str]]:
+    """`gettext` and `ngettext` for a template, bound to one language's catalogue.
+
+    Flask-Babel installs functions that look the language up again for each string, which was a third
+    of rendering an email; these take it from the catalogue at hand (the email's, under force_locale),
+    with the rules of Jinja's newstyle gettext: the text is a format string for the keyword values,
+    Markup (so the values are escaped) where the template autoescapes. Passed as template values,
+    they come before the globals for `_()` and `ngettext()` in that template and the ones it extends.
+    """
+
+    @pass_context
+    def gettext(context: Context, string: str, **variables: object) -> str:
+        text = translations.ugettext(string)
+        return (Markup(text) if context.eval_ctx.autoescape else text) % variables  # noqa: S704  (our catalogue)
+
+    @pass_context
+    def ngettext(context: Context, singular: str, plural: str, num: int, **variables: object) -> str:
+        variables.setdefault("num", num)
+        text = translations.ungettext(singular, plural, num)
+        return (Markup(text) if context.eval_ctx.autoescape else text) % variables  # noqa: S704  (our catalogue)
+
+    return {"gettext": gettext, "ngettext": ngettext}
 
 
 # --- Delivery -------------------------------------------------------------------------------------
@@ -297,33 +330,13 @@ class Claimed:
 def _claim(now: datetime, size: int, book: _Book | None = None) -> list[Claimed]:
     """Take up to `size` due pending rows for this worker (attempts + 1, lease on next_attempt_at), commit.
 
-    One statement: UPDATE the oldest due rows, chosen by a subquery (FOR UPDATE SKIP LOCKED on
-    PostgreSQL, so two workers never wait for each other; SQLite runs the whole statement under its
-    write lock), RETURNING them. The outer conditions repeat the subquery's, so a row another worker
-    took in the meantime is never taken twice. The same commit marks the emails sent since the last
-    one (`book`), and gives a row queued before Message-IDs were kept its Message-ID, for good.
+    One statement (_claim_statement) takes them; the same commit marks the emails sent since the
+    last one (`book`), and gives a row queued before Message-IDs were kept its Message-ID, for good.
     """
-    email = OutboundEmail
-    due = (
-        select(email.id)
-        .where(email.status == PENDING, email.next_attempt_at <= now)
-        .order_by(email.next_attempt_at, email.id)
-        .limit(size)
-    )
-    if db.session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
     if book is not None:
         book.mark_sent()
-    rows = db.session.execute(
-        update(email)
-        .where(email.id.in_(due.scalar_subquery()), email.status == PENDING, email.next_attempt_at <= now)
-        .values(attempts=email.attempts + 1, next_attempt_at=now + CLAIM_LEASE)
-        .returning(
-            email.id, email.recipient, email.template, email.language, email.context, email.sealed_context,
-            email.attempts, email.message_id,
-        )
-        .execution_options(synchronize_session=False)
-    ).all()  # fmt: skip
+    statement = _claim_statement(db.session.get_bind().dialect.name == "postgresql")
+    rows = db.session.execute(statement, {"now": now, "size": size, "lease_end": now + CLAIM_LEASE}).all()
     claimed = []
     for row in sorted(rows, key=lambda row: row.id):
         message_id = row.message_id
@@ -338,6 +351,53 @@ def _claim(now: datetime, size: int, book: _Book | None = None) -> list[Claimed]
         )  # fmt: skip
     _commit(book)
     return claimed
+
+
+_OUTBOX = cast(Table, OutboundEmail.__table__)
+
+
+@functools.cache
+def _claim_statement(postgresql: bool) -> UpdateBase:
+    """UPDATE the oldest due rows, chosen by a subquery, RETURNING them; built once (parameters: now,
+    size, lease_end), as the worker runs it for every few emails.
+
+    On PostgreSQL the subquery locks the rows it picks FOR UPDATE SKIP LOCKED, so two workers never
+    wait for each other; SQLite runs the whole statement under its write lock. The outer conditions
+    repeat the subquery's, so a row another worker took in the meantime is never taken twice.
+    """
+    row = _OUTBOX.c
+    now = bindparam("now", type_=row.next_attempt_at.type)
+    due = (
+        select(row.id)
+        .where(row.status == PENDING, row.next_attempt_at <= now)
+        .order_by(row.next_attempt_at, row.id)
+        .limit(bindparam("size", type_=Integer))
+    )
+    if postgresql:
+        due = due.with_for_update(skip_locked=True)
+    return (
+        update(_OUTBOX)
+        .where(row.id.in_(due.scalar_subquery()), row.status == PENDING, row.next_attempt_at <= now)
+        .values(attempts=row.attempts + 1, next_attempt_at=bindparam("lease_end", type_=row.next_attempt_at.type))
+        .returning(
+            row.id, row.recipient, row.template, row.language, row.context, row.sealed_context, row.attempts,
+            row.message_id,
+        )
+    )  # fmt: skip
+
+
+_MARK_SENT = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        status=SENT, sent_at=bindparam("moment", type_=_OUTBOX.c.sent_at.type), sealed_context=None, last_error=None
+    )
+)
+_HAND_BACK = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+    .values(attempts=_OUTBOX.c.attempts - 1, next_attempt_at=bindparam("now", type_=_OUTBOX.c.next_attempt_at.type))
+)
 
 
 def _claim_next(now: datetime) -> Claimed | None:
@@ -368,7 +428,7 @@ class _Book:
     def mark_sent(self) -> None:
         """Mark the emails sent so far, in the current transaction (one UPDATE per moment)."""
         for moment, ids in self.sent.items():
-            _change(ids, status=SENT, sent_at=moment, sealed_context=None, last_error=None)
+            db.session.execute(_MARK_SENT, {"ids": ids, "moment": moment})
 
     def commit(self) -> None:
         self.mark_sent()
@@ -383,12 +443,7 @@ def _commit(book: _Book | None) -> None:
 
 def _change(ids: list[int], **values: object) -> None:
     """One UPDATE of the given rows, in the current transaction."""
-    db.session.execute(
-        update(OutboundEmail)
-        .where(OutboundEmail.id.in_(ids))
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+    db.session.execute(update(_OUTBOX).where(_OUTBOX.c.id.in_(ids)).values(**values))
 
 
 def _hand_back(emails: list[Claimed], now: datetime, book: _Book | None = None) -> None:
@@ -396,7 +451,7 @@ def _hand_back(emails: list[Claimed], now: datetime, book: _Book | None = None) 
     if emails:
         if book is not None:
             book.mark_sent()
-        _change([email.id for email in emails], attempts=OutboundEmail.attempts - 1, next_attempt_at=now)
+        db.session.execute(_HAND_BACK, {"ids": [email.id for email in emails], "now": now})
         _commit(book)
 
 

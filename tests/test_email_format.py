@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 import time_machine
 from aiosmtpd.controller import Controller
+from flask import render_template
+from flask_babel import force_locale
 from sqlalchemy import select
 
 from app.extensions import db
@@ -283,6 +285,47 @@ def test_a_line_break_in_the_address_fails_the_email_at_once_and_sends_nothing(m
 def test_a_line_break_in_the_subject_is_refused():
     with pytest.raises(LineBreakInHeader):
         _message(EMAIL_TO_ONA, "Hi\r\nBcc: everyone@example.com", "t", "<p>h</p>", SENDER_OF_CLINIC)
+
+
+WEEKLY = {
+    "week": "2026-W47",
+    "first_day": "2026-11-16",
+    "last_day": "2026-11-22",
+    "met": 9,
+    "missed": 1,
+    "share": 90.0,
+    "first_responses": 10,
+    "median_hours": 3.25,
+    "p90_hours": None,
+    "dermatologists": [["Dr <b>Ona</b> & Co", 9, 0, 9, 3.0], [None, 0, 1, 1, None]],
+    "late_reasons": [],
+    "ratings": {"count": 3, "average": 4.5},
+    "link": "http://localhost/staff/",
+}
+
+
+@pytest.mark.parametrize("language", ["en", "lt"])
+@pytest.mark.parametrize(
+    "template, context",
+    [
+        *[(EmailTemplate.CHECK_IN_DUE, {"reference": "DRM-7K3Q9X", "weeks": weeks}) for weeks in (1, 2, 5, 11, 21)],
+        (EmailTemplate.WEEKLY_SUMMARY, WEEKLY),  # "%%", numbers formatted in the template, markup in a value
+        (EmailTemplate.STAFF_NEW_REQUEST, {"reference": "DRM-<i>x</i>&amp;", "link": "http://localhost/q?a=1&b=2"}),
+    ],
+)
+def test_emails_read_the_same_as_with_flask_babels_own_gettext(app, template, context, language):
+    """render() binds gettext to the email's catalogue: the texts are those Flask-Babel's functions give."""
+    row = enqueue("ona@example.com", template, language=language, context=context)
+    assert row is not None
+    with force_locale(language):
+        text = render_template(f"emails/{template.value}.txt", **context, language=language)
+        html = render_template(f"emails/{template.value}.html", **context, language=language)
+    subject, body, rendered_html = render(row)
+    first_line, _, rest = text.lstrip("\n").partition("\n")
+    assert (subject, body) == (first_line.removeprefix("Subject:").strip(), rest.lstrip("\n"))
+    assert rendered_html == html
+    if language == "lt":
+        assert html != render_template(f"emails/{template.value}.html", **context, language=language)  # in English
 
 
 # --- A round of delivery --------------------------------------------------------------------------
