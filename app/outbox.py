@@ -78,8 +78,12 @@ class EmailTemplate(StrEnum):
 
 
 def _fernet() -> Fernet:
-    secret = current_app.config["SECRET_KEY"].encode("utf-8")
-    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"outbox:" + secret).digest()))
+    return _fernet_for(current_app.config["SECRET_KEY"])
+
+
+@functools.lru_cache(maxsize=4)
+def _fernet_for(secret_key: str) -> Fernet:
+    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"outbox:" + secret_key.encode("utf-8")).digest()))
 
 
 def seal(values: dict) -> str:
@@ -200,13 +204,13 @@ def render(email: EmailContent, *, reveal_secrets: bool = True) -> tuple[str, st
 
 @functools.lru_cache(maxsize=8)
 def _catalogue_gettext(translations: NullTranslations) -> dict[str, Callable[..., str]]:
-    """`gettext` and `ngettext` for a template, bound to one language's catalogue.
+    """`gettext` (also as `_`) and `ngettext` for a template, bound to one language's catalogue.
 
     Flask-Babel installs functions that look the language up again for each string, which was a third
     of rendering an email; these take it from the catalogue at hand (the email's, under force_locale),
     with the rules of Jinja's newstyle gettext: the text is a format string for the keyword values,
-    Markup (so the values are escaped) where the template autoescapes. Passed as template values,
-    they come before the globals for `_()` and `ngettext()` in that template and the ones it extends.
+    Markup (so the values are escaped) where the template autoescapes. Passed as template values, they
+    come before the globals of those names in that template and the ones it extends.
     """
 
     @pass_context
@@ -220,7 +224,7 @@ def _catalogue_gettext(translations: NullTranslations) -> dict[str, Callable[...
         text = translations.ungettext(singular, plural, num)
         return (Markup(text) if context.eval_ctx.autoescape else text) % variables  # noqa: S704  (our catalogue)
 
-    return {"gettext": gettext, "ngettext": ngettext}
+    return {"gettext": gettext, "_": gettext, "ngettext": ngettext}
 
 
 # --- Delivery -------------------------------------------------------------------------------------
@@ -229,7 +233,7 @@ def _catalogue_gettext(translations: NullTranslations) -> dict[str, Callable[...
 # worker that dies mid-send leaves the row to be retried after the lease instead of never.
 CLAIM_LEASE = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=6)
-DEFAULT_BATCH = 50
+DEFAULT_BATCH = 200  # emails per delivery round (the worker goes again at once after a full one)
 # The most emails a worker has sent and not yet marked sent. Rows are claimed a few at a time by one
 # statement, and the ones sent are marked in the transaction of the next claim: a worker killed
 # outright sends these again after their lease (with the same Message-ID), never none.
