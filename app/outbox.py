@@ -1,16 +1,16 @@
 """The outbox: emails are queued in the caller's transaction and delivered later by deliver().
 
 Queueing only writes a row, so a patient's submit or a dermatologist's answer never waits for,
-or fails because of, the mail server. `flask mail deliver` / `flask worker` send the rows through
-Flask-Mail, retrying with exponential backoff; a row that keeps failing ends `failed` and is shown
-to staff on /staff/, never dropped.
+or fails because of, the mail server. `flask mail deliver` / `flask worker` send the rows with
+smtplib on Flask-Mail's settings, retrying with exponential backoff; a row that keeps failing ends
+`failed` and is shown to staff on /staff/, never dropped.
 
 Every row gets its Message-ID when it is queued, on the clinic's own domain, and keeps it through
-every retry: should a worker die after the mail server accepted a message but before the row was
-marked sent, the copy sent again after the lease carries the same Message-ID, which receiving
-systems use to drop the duplicate. Addresses with letters outside ASCII before the @ (josé@…) go
-out with SMTPUTF8 where the server offers it; where it does not, the row fails at once with a
-sentence staff can act on.
+every retry: should a worker be killed after the mail server accepted messages but before their rows
+were marked sent (at most CLAIM_BATCH of them), the copies sent again after the lease carry the same
+Message-IDs, which receiving systems use to drop the duplicates. Addresses with letters outside
+ASCII before the @ (josé@…) go out with SMTPUTF8 where the server offers it; where it does not, the
+row fails at once with a sentence staff can act on.
 """
 
 from __future__ import annotations
