@@ -19,6 +19,7 @@ import base64
 import contextlib
 import functools
 import hashlib
+import itertools
 import json
 import logging
 import queue
@@ -282,6 +283,9 @@ def deliver(now: datetime | None = None, limit: int = DEFAULT_BATCH) -> dict[str
         ).scalar_one()
         return counts
     sender = _Sender.from_config()
+    # MIME boundaries: one random part per round (drawn after every email in it was queued) and a count.
+    token = secrets.token_hex(12)
+    boundaries = (f"=_{token}.{number}" for number in itertools.count())
     book = _Book(counts)
     courier = _Courier(_MailServer.from_app(), sender.address)
     left = limit
@@ -305,7 +309,7 @@ def deliver(now: datetime | None = None, limit: int = DEFAULT_BATCH) -> dict[str
                 if courier.unreachable:
                     _hand_back(batch[index:], moment, book)
                     break
-                message = _prepare(email, sender, moment, book)
+                message = _prepare(email, sender, moment, book, next(boundaries))
                 if message is not None:
                     courier.send(email, moment, message)
     except BaseException:
@@ -478,7 +482,7 @@ def _failure_text(error: BaseException) -> tuple[str, bool]:
     return _smtp_error_text(cast(Exception, error)), False
 
 
-def _prepare(email: Claimed, sender: _Sender, now: datetime, book: _Book) -> EmailMessage | None:
+def _prepare(email: Claimed, sender: _Sender, now: datetime, book: _Book, boundary: str) -> EmailMessage | None:
     """The email as it will be sent; None when it cannot be built (the failure is recorded)."""
     permanent = False
     try:
@@ -487,7 +491,7 @@ def _prepare(email: Claimed, sender: _Sender, now: datetime, book: _Book) -> Ema
         reason = f"could not render the email: {type(error).__name__}"
     else:
         try:
-            return _message(email, subject, text, html, sender)
+            return _message(email, subject, text, html, sender, boundary)
         except LineBreakInHeader as error:  # never sent as it is, and trying again cannot help
             reason, permanent = f"could not build the email: {error}", True
         except Exception as error:
@@ -618,7 +622,9 @@ def _compose(email: EmailContent, sender: _Sender | None = None) -> EmailMessage
     return _message(email, *render(email), sender or _Sender.from_config())
 
 
-def _message(email: EmailContent, subject: str, text: str, html: str, sender: _Sender) -> EmailMessage:
+def _message(
+    email: EmailContent, subject: str, text: str, html: str, sender: _Sender, boundary: str | None = None
+) -> EmailMessage:
     """A rendered email as it goes out: text and HTML alternatives, with the headers every email carries.
 
     The headers and both parts are written out here, already encoded (a part that is not plain ASCII
@@ -631,7 +637,7 @@ def _message(email: EmailContent, subject: str, text: str, html: str, sender: _S
     message_id = email.message_id or new_message_id()
     for value in (subject, recipient, message_id):
         _one_line(value)
-    boundary = "=_" + secrets.token_hex(16)
+    boundary = boundary or "=_" + secrets.token_hex(16)
     message = _Composed(policy=policy.SMTP)
     for name, value in (
         ("Subject", _encoded_subject(subject)),

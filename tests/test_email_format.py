@@ -342,6 +342,7 @@ def test_a_round_sends_each_email_once_on_one_connection_and_marks_it_sent(mail_
     assert counts == {SENT: count, "retrying": 1, FAILED: 0, "waiting": 0}
     assert sorted(server.recipients()) == sorted(f"person{n}@clinic.example" for n in range(count))
     assert len({item["connection"] for item in server.received}) == 1
+    assert len({message.get_boundary() for message in server.messages()}) == count  # one per email
     rows = db.session.execute(select(OutboundEmail.recipient, OutboundEmail.status, OutboundEmail.sent_at)).all()
     assert {(status, sent_at) for recipient, status, sent_at in rows if recipient != "bounce@example.com"} == {
         (SENT, T0)
