@@ -51,11 +51,16 @@ def focus_stop(page) -> str:
 
 
 def tab_to(page, selector: str, limit: int = 150) -> list[str]:
-    """Press Tab until the element matching `selector` has the focus; returns every stop on the way."""
-    stops = []
+    """Press Tab until the element matching `selector` has the focus; returns every stop on the way.
+    A press after which the focus is where it was (a busy machine's browser still busy) is no stop."""
+    stops: list[str] = []
+    where = focus_stop(page)
     for _ in range(limit):
         page.keyboard.press("Tab")
-        stops.append(focus_stop(page))
+        stop = focus_stop(page)
+        if stop != where:
+            stops.append(stop)
+            where = stop
         if focused(page, selector):
             return stops
     raise AssertionError(f"Tab never reached {selector}; it went through: {stops}")
