@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import pytest
 
 from app.extensions import db
-from tests.conftest import ON_POSTGRES, build_app, empty_database, reset_database
+from tests.conftest import ON_POSTGRES, app_with
 
 DATABASES = [
     "sqlite-file",
@@ -27,14 +27,8 @@ def shared_app(kind: str, tmp_path, **overrides) -> Iterator:
     """An app (inside its app context) on a database real concurrent connections can share."""
     if kind == "sqlite-file":
         overrides.setdefault("SQLALCHEMY_DATABASE_URI", f"sqlite:///{tmp_path / 'shared.sqlite'}")
-    app = build_app(tmp_path, **overrides)
-    reset_database(app)
-    try:
-        with app.app_context():
-            yield app
-            db.session.remove()
-    finally:
-        empty_database(app)
+    with app_with(tmp_path, **overrides) as app:
+        yield app
 
 
 def run_together(app, work: Callable[[], object], workers: int = 2) -> list[object]:
