@@ -45,12 +45,15 @@ run: demo
 	@scripts/run-dev.sh
 
 # The suite runs in PYTEST_WORKERS processes (pytest-xdist), a test file each at a time: every test
-# keeps its data in a database of its own. PYTEST_WORKERS=0 runs it in this one process.
+# keeps its data in a database of its own. PYTEST_WORKERS=0 runs it in this one process. The browser
+# tests run after it, in one process: a Chromium sharing two cores with the rest of the suite made
+# their timing uncertain.
 PYTEST_WORKERS ?= 2
 PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile
 
 test: lint translations debian-packages
-	$(BIN)/python -m pytest $(PARALLEL) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PARALLEL) --ignore=tests/e2e $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
 
 # The suite (browser tests aside) with the system clock 400 days ahead: no test may depend on today's
 # date. libfaketime must leave the monotonic clock alone, or Python's timed waits hang.

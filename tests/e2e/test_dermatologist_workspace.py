@@ -72,11 +72,17 @@ class Counter:
         locator.click()
 
 
+def arrived(page, url: str) -> None:
+    """The page at `url` has loaded, its scripts (the shortcuts among them) ready for the next key."""
+    expect(page).to_have_url(url)
+    page.wait_for_load_state("load")
+
+
 @pytest.mark.parametrize("language", ["en", "lt"])
 def test_from_the_queue_to_a_sent_answer_in_a_few_actions(live_server, page, console_errors, workday, language):
     base = live_server.url
     sign_in(page, base, workday["email"], language)
-    expect(page).to_have_url(f"{base}/queue/")
+    arrived(page, f"{base}/queue/")
     counter = Counter(page)
 
     counter.press("c")  # claims the most urgent unclaimed request and opens it
@@ -109,7 +115,7 @@ def test_from_the_queue_to_a_sent_answer_in_a_few_actions(live_server, page, con
 def test_shortcuts_move_claim_focus_and_explain_themselves(live_server, page, console_errors, workday):
     base = live_server.url
     sign_in(page, base, workday["email"], "en")
-    expect(page).to_have_url(f"{base}/queue/")
+    arrived(page, f"{base}/queue/")
 
     # Typing in the search field types; it never triggers a shortcut.
     page.locator("#q").fill("")
@@ -133,11 +139,11 @@ def test_shortcuts_move_claim_focus_and_explain_themselves(live_server, page, co
     expect(dialog).to_be_hidden()
 
     page.keyboard.press("Enter")  # the focused request opens, as a link does
-    expect(page).to_have_url(f"{base}/queue/{workday['first']}")
+    arrived(page, f"{base}/queue/{workday['first']}")
     page.keyboard.press("j")
-    expect(page).to_have_url(f"{base}/queue/{workday['second']}")
+    arrived(page, f"{base}/queue/{workday['second']}")
     page.keyboard.press("k")
-    expect(page).to_have_url(f"{base}/queue/{workday['first']}")
+    arrived(page, f"{base}/queue/{workday['first']}")
     page.keyboard.press("c")
     expect(page.get_by_text("You have claimed this request.")).to_be_visible()
     page.keyboard.press("a")
