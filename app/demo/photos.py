@@ -6,6 +6,7 @@ through the real upload pipeline (app.photos.clean_photo) before they are submit
 
 from __future__ import annotations
 
+import functools
 import io
 import random
 
@@ -57,7 +58,10 @@ def skin_photo(seed: int, size: tuple[int, int] = (1024, 768)) -> Image.Image:
     return Image.composite(red, image, _patch_mask(rng, size))
 
 
+@functools.lru_cache(maxsize=64)
 def skin_photo_jpeg(seed: int, size: tuple[int, int] = (1024, 768), quality: int = 90) -> bytes:
+    """The photo as a phone would send it; drawn once per process for a seed (drawing is most of the
+    cost of seeding the demo, and a demo reset or a second seed draws the same pictures again)."""
     buffer = io.BytesIO()
     skin_photo(seed, size).save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
