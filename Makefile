@@ -45,10 +45,12 @@ run: demo
 	@scripts/run-dev.sh
 
 # The suite runs in PYTEST_WORKERS processes (pytest-xdist), a test file each at a time: every test
-# keeps its data in a database of its own. PYTEST_WORKERS=0 runs it in this one process. The browser
+# keeps its data in a database of its own. Three, even on two cores: many tests wait on a server, a
+# process or the database, and the third process uses that time. PYTEST_WORKERS=0 runs it in this
+# one process. The browser
 # tests run after it, in one process: a Chromium sharing two cores with the rest of the suite made
 # their timing uncertain.
-PYTEST_WORKERS ?= 2
+PYTEST_WORKERS ?= 3
 PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile
 
 test: lint translations debian-packages
