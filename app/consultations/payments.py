@@ -38,7 +38,7 @@ from app.consultations import audit, notify, payment_emails, privacy, refunds
 from app.consultations.audit import Actor
 from app.consultations.clock import start_clock
 from app.consultations.policies import Policies
-from app.consultations.refunds import PaymentRefused, charge_refund, record_refund, update_payment
+from app.consultations.refunds import PaymentRefused, charge_refund, payment_for, record_refund, update_payment
 from app.consultations.states import Status, update_if
 from app.consultations.submission import PatientDetails
 from app.consultations.tiers import PaymentPolicy, Tier
@@ -98,10 +98,6 @@ def tier_to_hold(details: PatientDetails, tier_name: str | None, policy: Payment
     if tier is None:  # the form offers only known tiers; anything else is the first one
         tier = policy.tiers[0]
     return tier
-
-
-def payment_for(consultation: ConsultationRequest) -> Payment | None:
-    return db.session.execute(select(Payment).where(Payment.request_id == consultation.id)).scalar_one_or_none()
 
 
 def deadline(payment: Payment, policy: PaymentPolicy) -> datetime:

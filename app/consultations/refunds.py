@@ -172,11 +172,15 @@ def refund_late(policies: Policies, now: datetime) -> int:
     return recorded
 
 
+def payment_for(consultation: ConsultationRequest) -> Payment | None:
+    return db.session.execute(select(Payment).where(Payment.request_id == consultation.id)).scalar_one_or_none()
+
+
 def refund_withdrawn(consultation: ConsultationRequest, now: datetime) -> Refund | None:
     """Record the refund of a paid request the patient withdrew before any reply: all that is left of
     the price (a late refund already recorded keeps its share). Part of the withdrawal's transaction;
     the worker sends it. None when there is nothing to refund."""
-    payment = db.session.execute(select(Payment).where(Payment.request_id == consultation.id)).scalar_one_or_none()
+    payment = payment_for(consultation)
     if payment is None or payment.status != PaymentStatus.PAID or payment.payment_intent is None:
         return None
     if payment.refundable_cents <= 0:
