@@ -17,6 +17,7 @@ import config as app_config
 from app import logs
 from app.conditions import cache as page_cache
 from app.extensions import babel, compress, csrf, db, limiter, login_manager, mail, migrate, talisman
+from app.negotiation import preferred_language
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -203,7 +204,10 @@ def _select_locale() -> str:
         return chosen
     if session.get("lang") in languages:
         return session["lang"]
-    return request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]
+    return (
+        preferred_language(request.headers.get("Accept-Language"), languages)
+        or current_app.config["BABEL_DEFAULT_LOCALE"]
+    )
 
 
 def _register_blueprints(app: Flask) -> None:

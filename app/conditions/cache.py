@@ -24,10 +24,10 @@ from functools import wraps
 from flask import Flask, Request, Response, current_app, make_response, request, session
 from flask_babel import get_locale
 from flask_login import current_user
-from werkzeug.datastructures import LanguageAccept
-from werkzeug.http import parse_accept_header, parse_etags, remove_entity_headers
+from werkzeug.http import parse_etags, remove_entity_headers
 
 from app.conditions.library import articles
+from app.negotiation import preferred_language
 
 MAX_ENTRIES = 512
 NOT_CACHED = "-"
@@ -219,9 +219,7 @@ class AnonymousResponseCache:
         return [body]
 
     def _key(self, environ) -> str:
-        language = LanguageAccept(parse_accept_header(environ.get("HTTP_ACCEPT_LANGUAGE", ""))).best_match(
-            self.languages
-        )
+        language = preferred_language(environ.get("HTTP_ACCEPT_LANGUAGE"), self.languages)
         return "|".join(
             (
                 environ.get("wsgi.url_scheme", ""),
