@@ -165,6 +165,9 @@ class Config:
     # with the old copy while it fetches a fresh one (app/conditions/cache.py).
     PUBLIC_PAGE_MAX_AGE = 300
     PUBLIC_PAGE_STALE_SECONDS = 600
+    # A folder where those pages are also written as files, for the shipped nginx site to send without
+    # asking the app (app/published.py; docs/operations.md). Empty: not written.
+    PUBLIC_PAGES_DIR = ""
     # Compression is applied only to public pages and assets (see app/__init__.py), never to
     # private pages, where reflected input next to secrets would invite BREACH-style attacks.
     COMPRESS_REGISTER = False
@@ -453,6 +456,7 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "TRUSTED_HOSTS": (_host_names, "a comma-separated list of host names such as clinic.example (no ports)"),
     "PUBLIC_PAGE_MAX_AGE": (_whole(0, 86400), "a whole number of seconds from 0 to 86400"),
     "PUBLIC_PAGE_STALE_SECONDS": (_whole(0, 86400), "a whole number of seconds from 0 to 86400"),
+    "PUBLIC_PAGES_DIR": (lambda v: v == "" or os.path.isabs(v), "empty, or the absolute path of a folder"),
 }
 
 

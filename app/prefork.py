@@ -2,28 +2,25 @@
 
 The master imports the app, then asks for every public page (home, the A-Z, each condition) in
 every language and encoding, so the articles are parsed, the templates compiled, the translations
-loaded and each page rendered and compressed once (app/conditions/cache.py). Every worker forked
-afterwards starts with all of it in memory shared with the master, so recycling a worker costs a
+loaded and each page rendered and compressed once (app/conditions/cache.py); with PUBLIC_PAGES_DIR
+set, the pages are also written there for nginx to send (app/published.py). Every worker
+forked afterwards starts with all of it in memory shared with the master, so recycling a worker costs a
 fork, not an import and a warm-up. Database connections are never shared across a fork: the master
 closes the ones the warm-up opened, and a worker drops any it finds without touching their sockets.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask
 
-from app.conditions.library import EXTENSION_KEY, articles
+from app.conditions.library import EXTENSION_KEY
 from app.extensions import db
+from app.published import public_paths, publish
 
 # What browsers and plain clients send; each gets its own compressed copy.
 ENCODINGS = ("br", "gzip", "")
-
-
-def public_paths(app: Flask) -> list[str]:
-    """The public pages every reader may ask for, whatever their language."""
-    with app.app_context():
-        slugs = [condition.slug for condition in articles(app).all()]
-    return ["/", "/conditions/", *(f"/conditions/{slug}" for slug in slugs)]
 
 
 def warm(app: object) -> int:
@@ -42,6 +39,8 @@ def warm(app: object) -> int:
                 # The public address, so pages that name themselves (JSON-LD) carry the real host.
                 client.get(path, base_url=app.config["PUBLIC_BASE_URL"], headers=headers)
                 asked += 1
+    if app.config["PUBLIC_PAGES_DIR"]:
+        publish(app, Path(app.config["PUBLIC_PAGES_DIR"]))
     _drop_connections(app, close=True)
     return asked
 

@@ -3,10 +3,10 @@
 The site file is used as shipped, with only what ties it to a real server changed: every `listen`
 becomes a loopback port without TLS (IPv6 listens are dropped, `ssl_*` lines too: TLS would cost the
 same on both sides of a comparison and needs a certificate), the upstream points at the gunicorn under
-test, the static folder at the scratch folder, and logs and the cache folder live in the scratch
-folder too. Around it, a main configuration with Debian 12's http defaults (/etc/nginx/nginx.conf:
-sendfile, tcp_nopush, mime types, the access log, gzip on). Requests must send Host: clinic.example,
-as a browser would. The benchmarks and tests/test_nginx_cache.py both use it.
+test, and the static folder, the published pages (PUBLIC_PAGES_DIR), the logs and the cache folder
+are in the scratch folder. Around it, a main configuration with Debian 12's http defaults
+(/etc/nginx/nginx.conf: sendfile, tcp_nopush, mime types, the access log, gzip on). Requests must send
+Host: clinic.example, as a browser would. The benchmarks and tests/test_nginx_cache.py both use it.
 """
 
 from __future__ import annotations
@@ -61,8 +61,11 @@ def binary() -> str | None:
     return found or next((path for path in CANDIDATES if os.access(path, os.X_OK)), None)
 
 
-def loopback_site(text: str, *, port: int, http_port: int, upstream: int, static: Path, folder: Path) -> str:
-    """The shipped site with its listens on loopback ports, its upstream and its folders in `folder`."""
+def loopback_site(
+    text: str, *, port: int, http_port: int, upstream: int, static: Path, pages: Path, folder: Path
+) -> str:
+    """The shipped site with its listens on loopback ports, its upstream, the app's published pages
+    and its other folders in `folder`."""
     lines = []
     for line in text.splitlines():
         stripped = line.strip()
@@ -83,6 +86,7 @@ def loopback_site(text: str, *, port: int, http_port: int, upstream: int, static
         line = line.replace("/srv/skin-clinic/static/", f"{static}/")
         line = line.replace("/var/log/nginx/", f"{folder}/")
         line = line.replace("/var/cache/nginx/", f"{folder}/cache/")
+        line = line.replace("/var/lib/skin-clinic/pages", str(pages))
         lines.append(line)
     return "\n".join(lines) + "\n"
 
@@ -93,8 +97,10 @@ class Nginx:
     `url` is the site's (formerly TLS) server; `pid` is nginx's master process.
     """
 
-    def __init__(self, folder: Path, upstream: int, static: Path) -> None:
+    def __init__(self, folder: Path, upstream: int, static: Path, pages: Path | None = None) -> None:
+        """`pages`: the app's PUBLIC_PAGES_DIR; without one, nginx finds no published page."""
         self.folder, self.upstream, self.static = folder, upstream, static
+        self.pages = pages or folder / "no-published-pages"
         self.port, self.http_port = free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
@@ -113,6 +119,7 @@ class Nginx:
             http_port=self.http_port,
             upstream=self.upstream,
             static=self.static,
+            pages=self.pages,
             folder=self.folder,
         )
         (self.folder / "site.conf").write_text(site)

@@ -3,9 +3,9 @@
 Everything runs as deployed: `gunicorn -c gunicorn.conf.py` with nothing overridden but the port
 (workers and threads as it computes them for this machine, preload_app, max_requests and its jitter,
 the access log on and written to a file, as the journal would take it), the clinic with
-PROXY_FIX_HOPS=1 as in production; and nginx with the shipped site (deploy/nginx-skin-clinic.conf
-on loopback ports without TLS, bench/nginx.py) in front of that same gunicorn. The bare Flask app
-(bench/hello.py) runs under the same gunicorn.conf.py.
+PROXY_FIX_HOPS=1 and PUBLIC_PAGES_DIR as in production (deploy/env.example); and nginx with the
+shipped site (deploy/nginx-skin-clinic.conf on loopback ports without TLS, bench/nginx.py) in front
+of that same gunicorn. The bare Flask app (bench/hello.py) runs under the same gunicorn.conf.py.
 
 wrk (one thread, 16 keep-alive connections) drives each target in turn on loopback: a warm-up, then
 ROUNDS rounds of RUN_SECONDS per target, the targets alternating within each round. Around each run
@@ -16,10 +16,12 @@ rounds of (CPU per request of the yardstick) ÷ (CPU per request of the page), s
 page costs less CPU than the yardstick; throughput (requests per second) is in the detail, with how
 many workers gunicorn started during the measured runs (recycled by max_requests).
 
-"With compression" sends `Accept-Encoding: gzip, br` as browsers do (the app answers with its cached
-brotli copy; nginx gzips the static file as the shipped site says, `gzip on`); "plain" sends none.
-wrk sends no cookie, like a first-time reader or a search engine: gunicorn answers from each worker's
-in-memory copy of the whole response (app/conditions/cache.py), and nginx from its micro-cache.
+"With compression" sends `Accept-Encoding: gzip, br` as browsers do (gunicorn answers with its cached
+brotli copy; through the site nginx sends the gzip copy the app published, and gzips the static
+file on every request, as the site's `gzip on` says); "plain" sends none. wrk sends no cookie, like
+a first-time reader or a search engine: gunicorn answers from each worker's in-memory copy of the
+whole response (app/conditions/cache.py), and nginx sends the page the app published in
+PUBLIC_PAGES_DIR (app/published.py) as a file.
 """
 
 from __future__ import annotations
@@ -154,18 +156,20 @@ def run(root: Path) -> list[Figure]:
     workspace.create_schema()
     settings = shipped_settings()
     static = workspace.path / "static"
-    static_encoding = "none"
+    pages = workspace.path / "pages"  # PUBLIC_PAGES_DIR, as deploy/env.example sets it
+    static_encoding = through_encoding = "none"
     with (
         Gunicorn("bench.hello:app", workspace) as hello,
-        Gunicorn("wsgi:app", workspace, env=nginx.APP_ENV) as clinic,
+        Gunicorn("wsgi:app", workspace, env={**nginx.APP_ENV, "PUBLIC_PAGES_DIR": str(pages)}) as clinic,
     ):
         size = _static_copy(clinic, static)
         _, encoding, compressed = fetch(clinic.url + CONDITION_PATH, BROWSER)
         if nginx.binary() is None:
             samples, recycled = _run_rounds(_targets(hello, clinic, None), clinic)
         else:
-            with nginx.Nginx(workspace.path / "nginx", clinic.port, static) as site:
+            with nginx.Nginx(workspace.path / "nginx", clinic.port, static, pages) as site:
                 _, static_encoding, _ = fetch(site.url + STATIC_PATH, {"Host": nginx.HOST, **BROWSER})
+                _, through_encoding, _ = fetch(site.url + CONDITION_PATH, {"Host": nginx.HOST, **BROWSER})
                 samples, recycled = _run_rounds(_targets(hello, clinic, site), clinic)
     setup = (
         f"gunicorn {settings['workers']} workers × {settings['threads']} threads, max_requests "
@@ -189,7 +193,10 @@ def run(root: Path) -> list[Figure]:
         if key == "hello-browser":
             detail += f"; page sent as {encoding}, {len(compressed) / 1024:.1f} KiB; {setup}"
         if key == "nginx-browser":
-            detail += f"; static file sent as {static_encoding} by nginx (the site's gzip on), page as {encoding}"
+            detail += (
+                f"; static file sent as {static_encoding} by nginx (the site's gzip on); the page straight from "
+                f"gunicorn as {encoding}, through the site as {through_encoding} (the published gzip copy)"
+            )
         if key == "nginx-plain":
             detail += f"; plain HTML, {size / 1024:.1f} KiB"
         if goal == "reported":

@@ -78,8 +78,9 @@ class Ports:
     app: int
 
 
-def render_site(ports: Ports, certificate: Path, key: Path, logs: Path) -> str:
-    """The shipped site with loopback ports, the test's certificate, app server, logs and static files."""
+def render_site(ports: Ports, certificate: Path, key: Path, logs: Path, pages: Path) -> str:
+    """The shipped site with loopback ports, the test's certificate, app server, logs, published pages
+    and static files."""
     text = SITE.read_text(encoding="utf-8")
     text = _rewrite(text, r"^\s*listen \[::\]:\d+.*;\n", "", "IPv6 listen line")
 
@@ -93,6 +94,7 @@ def render_site(ports: Ports, certificate: Path, key: Path, logs: Path) -> str:
     text = _rewrite(text, r"^(\s*)server 127\.0\.0\.1:8000\b", rf"\g<1>server 127.0.0.1:{ports.app}", "app server")
     text = _rewrite(text, r"/var/log/nginx/", f"{logs}/", "log path")
     text = _rewrite(text, r"/var/cache/nginx/", f"{logs}/", "micro-cache path")  # nginx makes the last folder
+    text = _rewrite(text, r"/var/lib/skin-clinic/pages\b", str(pages), "published pages folder")
     text = _rewrite(text, r"/srv/skin-clinic/", f"{ROOT}/", "application folder")
     return text
 
@@ -136,7 +138,8 @@ class Nginx:
         self.prefix.mkdir()
         self.logs.mkdir()
         self.site = self.prefix / "skin-clinic.conf"
-        self.site.write_text(render_site(ports, certificate, key, self.logs), encoding="utf-8")
+        self.pages = folder / "pages"  # PUBLIC_PAGES_DIR of the app behind it
+        self.site.write_text(render_site(ports, certificate, key, self.logs, self.pages), encoding="utf-8")
         self.conf = self.prefix / "nginx.conf"
         self.conf.write_text(main_config(self.prefix, self.site, self.logs), encoding="utf-8")
         self.output = folder / "nginx.out"

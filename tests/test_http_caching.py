@@ -12,7 +12,8 @@ from flask import request_started, template_rendered
 
 import config
 from app.conditions.cache import SHAREABLE
-from app.prefork import after_fork, public_paths, warm
+from app.prefork import after_fork, warm
+from app.published import public_paths
 from tests.conftest import build_app
 from tests.factories import login_as, make_consultation, make_user
 

@@ -7,17 +7,21 @@ not installed (`make bench` installs Debian's nginx; the tests need no root othe
 
 from __future__ import annotations
 
+import gzip
 import threading
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pytest
-from flask import request, request_started
+from flask import Flask, request, request_started
 from werkzeug.serving import make_server
 
+from app.negotiation import preferred_language
+from app.published import publish
 from bench import nginx
 from tests.conftest import build_app
 from tests.factories import DEFAULT_PASSWORD
@@ -62,8 +66,10 @@ class NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-@pytest.fixture
-def site(tmp_path) -> Iterator[Site]:
+@contextmanager
+def serving(tmp_path, *, published: bool) -> Iterator[tuple[Flask, Site]]:
+    """The app on loopback behind the site; with `published`, its public pages written where the site
+    looks for them (PUBLIC_PAGES_DIR), as gunicorn's master does at start."""
     from app.extensions import db
     from tests.factories import make_user
 
@@ -72,11 +78,15 @@ def site(tmp_path) -> Iterator[Site]:
         SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'site.sqlite'}",
         PROXY_FIX_HOPS=1,
         TRUSTED_HOSTS=[nginx.HOST],  # the site's server_name, which every request through it carries
+        PUBLIC_BASE_URL=f"https://{nginx.HOST}",
     )
     with app.app_context():
         db.create_all()
         make_user("dermatologist", email="dr.cache@clinic.example")
         db.session.remove()
+    pages = tmp_path / "pages"
+    if published:
+        publish(app, pages)
     reached: list[str] = []
 
     def count(sender, **extra):
@@ -89,11 +99,24 @@ def site(tmp_path) -> Iterator[Site]:
     static = tmp_path / "static"
     static.mkdir()
     try:
-        with nginx.Nginx(tmp_path / "nginx", server.server_port, static) as running:
-            yield Site(running.url, reached)
+        with nginx.Nginx(tmp_path / "nginx", server.server_port, static, pages) as running:
+            yield app, Site(running.url, reached)
     finally:
         server.shutdown()
         request_started.disconnect(count, app)
+
+
+@pytest.fixture
+def site(tmp_path) -> Iterator[Site]:
+    """Nothing published: every public page comes from the app, through the micro-cache."""
+    with serving(tmp_path, published=False) as (_, running):
+        yield running
+
+
+@pytest.fixture
+def published(tmp_path) -> Iterator[tuple[Flask, Site]]:
+    with serving(tmp_path, published=True) as both:
+        yield both
 
 
 def test_a_public_page_reaches_the_app_once_and_every_reader_gets_the_copy(site: Site):
@@ -163,3 +186,93 @@ def test_signed_in_staff_get_their_own_page_not_the_shared_copy(site: Site):
     assert b"Sign out" in staff.body
     assert staff.headers["Cache-Control"] == "no-store, private"
     assert site.get("/conditions/acne").body == shared.body  # readers still get the shared copy
+
+
+# Published pages (PUBLIC_PAGES_DIR): nginx sends the file and the app never hears of the request.
+
+# Headers that nginx writes for any file it sends, or that differ on every answer.
+OWN_HEADERS = {"Date", "Server", "ETag", "Last-Modified", "Accept-Ranges", "Connection", "Strict-Transport-Security"}
+
+
+def _as_the_app_sends_it(app: Flask, path: str, headers: dict | None = None):
+    client = app.test_client(use_cookies=False)
+    return client.get(path, base_url=app.config["PUBLIC_BASE_URL"], headers=headers or {})
+
+
+@pytest.mark.parametrize("path", ["/", "/conditions/", "/conditions/acne"])
+def test_a_published_page_is_sent_as_a_file_with_the_apps_headers(published, path):
+    app, site = published
+    answer = site.get(path)
+    from_app = _as_the_app_sends_it(app, path)
+    assert answer.status == 200 and answer.body == from_app.get_data()
+    assert site.reached == []
+    sent = {name: value for name, value in answer.headers.items() if name not in OWN_HEADERS}
+    expected = {name: value for name, value in from_app.headers.items() if name not in OWN_HEADERS}
+    assert sent == expected
+    assert answer.headers["ETag"].startswith('"')  # a strong validator, of nginx's making
+
+
+def test_published_pages_carry_the_apps_hsts(published, tmp_path):
+    _, site = published
+    production_like = build_app(
+        tmp_path / "hsts", FORCE_HTTPS=True, TRUSTED_HOSTS=[nginx.HOST], PUBLIC_BASE_URL=f"https://{nginx.HOST}"
+    )
+    expected = _as_the_app_sends_it(production_like, "/conditions/acne").headers["Strict-Transport-Security"]
+    assert site.get("/conditions/acne").headers["Strict-Transport-Security"] == expected
+
+
+def test_a_published_page_is_sent_gzipped_and_answers_if_none_match(published):
+    _, site = published
+    plain = site.get("/conditions/psoriasis")
+    zipped = site.get("/conditions/psoriasis", {"Accept-Encoding": "gzip, deflate, br"})
+    assert zipped.headers["Content-Encoding"] == "gzip" and gzip.decompress(zipped.body) == plain.body
+    again = site.get("/conditions/psoriasis", {"If-None-Match": plain.headers["ETag"]})
+    assert again.status == 304 and again.body == b""
+    assert site.reached == []
+
+
+# What browsers send, answered from the files; then headers nginx leaves to the app.
+FROM_FILES = ["", "en-GB,en;q=0.9", "lt-LT,lt;q=0.9,en-US;q=0.8,en;q=0.7", "lt,en-US;q=0.7,en;q=0.3", "en-GB,lt;q=0.9"]
+FROM_THE_APP = [
+    "de-DE,de;q=0.9,lt;q=0.8,en;q=0.5",  # the first language is not offered
+    "en;q=0.5, lt;q=0.9",  # not in order of preference
+    "en, lt",  # two equally wanted
+    "LT",  # upper case: no folder of that name
+    "*",
+]
+
+
+def test_nginx_and_the_app_give_every_reader_the_same_language(published):
+    app, site = published
+    from_files = []
+    for header in FROM_FILES + FROM_THE_APP:
+        answer = site.get("/conditions/acne", {"Accept-Language": header} if header else {})
+        language = preferred_language(header, app.config["LANGUAGES"]) or app.config["BABEL_DEFAULT_LOCALE"]
+        assert f'<html lang="{language}">'.encode() in answer.body, header
+        if "Last-Modified" in answer.headers:  # nginx's mark of a file; the app sends none
+            from_files.append(header)
+    assert from_files == FROM_FILES
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "data"),
+    [
+        ("/conditions/acne", {"Cookie": "session=a-readers-own"}, None),
+        ("/conditions/acne?lang=lt", None, None),
+        ("/conditions/?q=acne", None, None),
+        ("/conditions/acne", None, {"anything": "x"}),
+        ("/consultation/new", None, None),
+    ],
+)
+def test_a_cookie_a_query_a_form_or_another_page_goes_to_the_app(published, path, headers, data):
+    _, site = published
+    site.get(path, headers, data)
+    assert site.reached == [path]
+
+
+def test_a_page_not_published_comes_from_the_app(published, tmp_path):
+    _, site = published
+    for page in (tmp_path / "pages").rglob("acne.html*"):
+        page.unlink()
+    assert site.get("/conditions/acne").status == 200
+    assert site.reached == ["/conditions/acne"]

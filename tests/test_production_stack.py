@@ -124,6 +124,7 @@ def environment(folder: Path, ports: Ports, mail: MailServer) -> dict[str, str]:
         "SECRET_KEY": secrets.token_urlsafe(48),
         "DATABASE_URL": f"sqlite:///{folder / 'clinic.sqlite'}",
         "UPLOAD_DIR": str(folder / "uploads"),
+        "PUBLIC_PAGES_DIR": str(folder / "pages"),  # where the site's nginx looks for them (tests/nginx.py)
         "RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:6379/{REDIS_DB}",
         "PUBLIC_BASE_URL": f"https://{PUBLIC_HOST}:{ports.https}",
         "MAIL_SERVER": "127.0.0.1",
@@ -529,7 +530,8 @@ def test_a_reload_under_load_loses_no_request(stack: Stack):
 @pytest.mark.slow
 def test_with_the_app_down_nginx_logs_no_private_link(stack: Stack, patient: Patient):
     """[F11] The app server stops; a patient's link, its photo, a reply and an encoded form of the
-    link all fail with 502. nginx's logs name the failures with the token redacted and never hold it.
+    link all fail with 502 (published public pages are still sent). nginx's logs name the failures
+    with the token redacted and never hold it.
     (Runs last: it stops gunicorn.)"""
     assert stack.gunicorn.stop() == 0
     browser = stack.browser()
@@ -538,11 +540,14 @@ def test_with_the_app_down_nginx_logs_no_private_link(stack: Stack, patient: Pat
         ("GET", patient.photo_path): "/c/[redacted]/photos/",
         ("GET", f"/%63/{patient.token}"): "/c/[redacted]",
         ("POST", f"{patient.private_path}/reply"): "/c/[redacted]/reply",
-        ("GET", "/conditions/"): "/conditions/",
+        ("GET", "/conditions/?q=acne"): "/conditions/",  # a search: only the app can answer it
     }
     for (method, path), _ in failing.items():
         answer = browser.request(method, stack.base + path, data={"body": "Still itching."}, timeout=30)
         assert answer.status_code == 502, (method, path, answer.status_code)
+    # Readers still get the pages the app published (PUBLIC_PAGES_DIR), from nginx alone.
+    article = browser.get(stack.base + "/conditions/acne", timeout=30)
+    assert article.status_code == 200 and "Last-Modified" in article.headers
     # A link typed with http:// is sent on to https (by nginx alone), and logged redacted too.
     typed = f"GET {patient.private_path} HTTP/1.1\r\nHost: {PUBLIC_HOST}\r\nConnection: close\r\n\r\n"
     assert raw_exchange(stack.ports.http, typed.encode()).startswith(b"HTTP/1.1 301 ")
@@ -559,7 +564,8 @@ def test_with_the_app_down_nginx_logs_no_private_link(stack: Stack, patient: Pat
         )
     # The error log is written (the cause, for a public page), just not for private links.
     error_log = logs["skin-clinic.error.log"]
-    assert "connect() failed (111: Connection refused)" in error_log and '"GET /conditions/ HTTP/1.1"' in error_log
+    assert "connect() failed (111: Connection refused)" in error_log
+    assert '"GET /conditions/?q=acne HTTP/1.1"' in error_log
     assert "/c/" not in error_log
     # Earlier visits to the private page are in the access log, redacted, and so is the typed link.
     assert re.search(r'"GET /c/\[redacted\] HTTP/1\.1" 200 ', logs["skin-clinic.access.log"])

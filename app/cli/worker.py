@@ -1,5 +1,5 @@
 """`flask worker`: runs the 24-hour check, answers "lost your link?" requests, sends due check-in
-emails and delivers the outbox, in a loop.
+emails and delivers the outbox, in a loop (and republishes the public pages when an article changes).
 
 Several workers may run at once (on one machine or many): alerts are deduplicated and outbox
 rows are claimed before sending. SIGTERM or Ctrl+C lets the current round finish, then exits.
@@ -13,6 +13,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import click
 from flask import current_app
@@ -50,6 +51,7 @@ def run_once() -> dict[str, int]:
         ("lost links", send_requested_links),
         ("check-ins", lambda: send_due(policies(), utcnow())),
         ("mail delivery", deliver),
+        ("public pages", _publish_changed_pages),
     )
     for name, step in steps:
         try:
@@ -59,6 +61,17 @@ def run_once() -> dict[str, int]:
             log.error("worker: %s failed (%s); trying again next round", name, type(error).__name__)
     db.session.remove()
     return counts
+
+
+def _publish_changed_pages() -> dict[str, int]:
+    """With PUBLIC_PAGES_DIR set, write the public pages again once an article changes on disk, so the
+    files nginx sends are never older than a round (app/published.py)."""
+    from app.published import publish_if_changed
+
+    folder = current_app.config["PUBLIC_PAGES_DIR"]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    published = publish_if_changed(app, Path(folder)) if folder else None
+    return published.as_counts() if published else {}
 
 
 @contextmanager
@@ -100,6 +113,8 @@ def _log_counts(counts: dict[str, int]) -> None:
                 )
             ),
         )
+    if counts.get("pages written") or counts.get("pages removed"):
+        log.info("worker: public pages written %d, removed %d", counts["pages written"], counts["pages removed"])
     rota_keys = ("assigned", "medical_lead", "gaps_alerted", "weekly")
     if any(counts.get(key, 0) for key in rota_keys):
         log.info(
