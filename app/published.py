@@ -58,29 +58,36 @@ def file_for(folder: Path, language: str, path: str) -> Path:
     return folder / language / (path.lstrip("/") + ".html")
 
 
-def pages(app: Flask) -> dict[Path, bytes]:
-    """Every public page as the app sends it to a reader without a cookie, by its file under the folder."""
+def pages(app: Flask) -> dict[Path, bytes | None]:
+    """Every public page as the app sends it to a reader without a cookie, by its file under the folder;
+    None for one the app did not answer with a page any cache may share (left as it was)."""
     client = app.test_client(use_cookies=False)
-    found: dict[Path, bytes] = {}
+    found: dict[Path, bytes | None] = {}
     asked: list[tuple[str, dict[str, str]]] = [(lang, {"Accept-Language": lang}) for lang in app.config["LANGUAGES"]]
     for language, headers in [*asked, (DEFAULT, {})]:
         for path in public_paths(app):
             # The public address, so pages that name themselves (JSON-LD) carry the real host.
             response = client.get(path, base_url=app.config["PUBLIC_BASE_URL"], headers=headers)
-            if response.status_code == 200 and response.cache_control.public and "Set-Cookie" not in response.headers:
-                found[file_for(Path(), language, path)] = response.get_data()
+            shareable = response.status_code == 200 and response.cache_control.public
+            shareable = shareable and "Set-Cookie" not in response.headers
+            found[file_for(Path(), language, path)] = response.get_data() if shareable else None
     return found
 
 
 def publish(app: Flask, folder: Path) -> Published:
-    """Write every public page and its gzip copy under `folder`; delete the files of pages that are gone."""
-    wanted: dict[Path, bytes] = {}
+    """Write every public page and its gzip copy under `folder`; delete the files of pages that are gone.
+
+    A page the app failed to render this time keeps its file; one that is no longer public (an
+    article removed or made a draft, a language no longer offered) loses it.
+    """
+    version = articles(app).current_version()  # before rendering: a change made meanwhile publishes again
+    wanted: dict[Path, bytes | None] = {}
     for name, body in pages(app).items():
         wanted[folder / name] = body
-        wanted[folder / (str(name) + ".gz")] = gzip.compress(body, compresslevel=9, mtime=0)
+        wanted[folder / (str(name) + ".gz")] = None if body is None else gzip.compress(body, 9, mtime=0)
     written = unchanged = 0
-    for path, body in wanted.items():
-        if _write_if_changed(path, body):
+    for path, content in wanted.items():
+        if content is not None and _write_if_changed(path, content):
             written += 1
         else:
             unchanged += 1
@@ -91,7 +98,7 @@ def publish(app: Flask, folder: Path) -> Published:
             removed += 1
         elif path.is_dir() and not any(path.iterdir()):
             path.rmdir()
-    app.extensions[STATE_KEY] = articles(app).current_version()
+    app.extensions[STATE_KEY] = version
     return Published(written, unchanged, removed)
 
 

@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from flask import abort
 
 import config
 from app.conditions.library import articles
@@ -101,3 +102,16 @@ def test_the_command_publishes_to_a_folder_or_asks_for_one(tmp_path, library):
 def test_the_folder_must_be_an_absolute_path():
     with pytest.raises(config.ConfigError, match="PUBLIC_PAGES_DIR='pages' is not allowed"):
         config.load("testing", {"PUBLIC_PAGES_DIR": "pages"})
+
+
+def test_a_page_the_app_fails_to_render_keeps_its_file(tmp_path, library):
+    folder = tmp_path / "pages"
+    with app_reading(tmp_path, library) as app:
+        publish(app, folder)
+    page = file_for(folder, "lt", "/conditions/acne")
+    before = page.read_bytes()
+    with app_reading(tmp_path / "later", library) as app:
+        app.view_functions["conditions.condition"] = lambda **_: abort(503)
+        published = publish(app, folder)
+    assert published.written == 0 and published.removed == 0
+    assert page.read_bytes() == before
