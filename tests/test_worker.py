@@ -133,3 +133,15 @@ def test_sigterm_stops_a_running_worker_gracefully(tmp_path):
         if worker.poll() is None:
             worker.kill()
             worker.wait()
+
+
+def test_a_signal_ends_the_wait_between_rounds_at_once():
+    """The handler only flags the stop and writes to a pipe (no lock a waiting main thread could hold)."""
+    from app.cli.worker import _stop_on_signals
+
+    before = signal.getsignal(signal.SIGTERM)
+    with _stop_on_signals() as stop:
+        threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        assert stop.wait(600) is True  # a missed signal would wait the whole 600 s and return False
+        assert stop.wait(600) is True  # asked once, it stays asked
+    assert signal.getsignal(signal.SIGTERM) is before  # the process's own handling is back

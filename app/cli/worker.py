@@ -9,10 +9,11 @@ Logs carry counts only, never recipients or anything about a request.
 from __future__ import annotations
 
 import logging
+import os
+import select
 import signal
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import click
@@ -74,20 +75,46 @@ def _publish_changed_pages() -> dict[str, int]:
     return published.as_counts() if published else {}
 
 
+class Stop:
+    """A graceful stop asked for by SIGTERM (systemd, docker) or SIGINT (Ctrl+C).
+
+    The signal handler only writes a byte to a pipe (the self-pipe trick) and sets a flag: it takes
+    no lock. Setting a threading.Event there could deadlock, as the handler runs in the main thread,
+    which may hold the event's lock at that moment (entering or leaving Event.wait), and then the
+    worker would hang until killed.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._write, False)
+
+    def request(self, signum: int, _frame: object) -> None:
+        self.requested = True
+        with suppress(BlockingIOError):  # asked before: the pipe is full of bytes already
+            os.write(self._write, b"x")
+
+    def wait(self, seconds: float) -> bool:
+        """Wait up to `seconds` or until asked to stop; True if asked to stop."""
+        if not self.requested and seconds > 0:
+            select.select([self._read], [], [], seconds)
+        return self.requested
+
+    def close(self) -> None:
+        os.close(self._read)
+        os.close(self._write)
+
+
 @contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM (systemd, docker) and SIGINT (Ctrl+C) ask for a graceful stop."""
-
-    def request_stop(signum, _frame) -> None:
-        log.info("worker: %s received, stopping after this round", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+def _stop_on_signals() -> Iterator[Stop]:
+    stop = Stop()
+    previous = {sig: signal.signal(sig, stop.request) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        yield
+        yield stop
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        stop.close()
 
 
 def _log_counts(counts: dict[str, int]) -> None:
@@ -133,8 +160,7 @@ def commands(once: bool, interval: float | None) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.setLevel(logging.INFO)
     interval = interval if interval is not None else current_app.config["WORKER_INTERVAL_SECONDS"]
-    stop = threading.Event()
-    with _stop_on_signals(stop):
+    with _stop_on_signals() as stop:
         log.info("worker: started, a round every %s s", interval)
         while True:
             counts = run_once()
@@ -143,4 +169,6 @@ def commands(once: bool, interval: float | None) -> None:
             handled = sum(counts.get(key, 0) for key in ("sent", "retrying", "failed"))
             if once or stop.wait(0 if handled >= DEFAULT_BATCH else interval):
                 break
+    if stop.requested:
+        log.info("worker: stop asked for (SIGTERM or SIGINT); the round in progress was finished")
     log.info("worker: stopped")
