@@ -176,14 +176,21 @@ def payment_for(consultation: ConsultationRequest) -> Payment | None:
     return db.session.execute(select(Payment).where(Payment.request_id == consultation.id)).scalar_one_or_none()
 
 
+def refundable_on_withdrawal(consultation: ConsultationRequest) -> Payment | None:
+    """The payment a withdrawal of `consultation` would give money back from: paid, with some of the
+    price left. None when nothing was paid or nothing is left."""
+    payment = payment_for(consultation)
+    if payment is None or payment.status != PaymentStatus.PAID or payment.payment_intent is None:
+        return None
+    return payment if payment.refundable_cents > 0 else None
+
+
 def refund_withdrawn(consultation: ConsultationRequest, now: datetime) -> Refund | None:
     """Record the refund of a paid request the patient withdrew before any reply: all that is left of
     the price (a late refund already recorded keeps its share). Part of the withdrawal's transaction;
     the worker sends it. None when there is nothing to refund."""
-    payment = payment_for(consultation)
-    if payment is None or payment.status != PaymentStatus.PAID or payment.payment_intent is None:
-        return None
-    if payment.refundable_cents <= 0:
+    payment = refundable_on_withdrawal(consultation)
+    if payment is None or payment.payment_intent is None:
         return None
     return record_refund(
         payment, RefundReason.WITHDRAWN, payment.refundable_cents, payment.payment_intent, now, actor=Actor.system()

@@ -32,7 +32,17 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from wtforms import ValidationError
 
-from app.consultations import check_ins, conversation, feedback, letter, payments, photo_views, privacy, uploads
+from app.consultations import (
+    check_ins,
+    conversation,
+    feedback,
+    letter,
+    payments,
+    photo_views,
+    privacy,
+    refunds,
+    uploads,
+)
 from app.consultations.conversation import PatientActionRefused, PatientChoices, ThreadEntry
 from app.consultations.pending import PendingPhotos
 from app.extensions import csrf, db, limiter
@@ -40,7 +50,7 @@ from app.intake import bp
 from app.intake.forms import BODY_SITES
 from app.intake.patient_forms import ConfirmForm, EraseForm, FeedbackForm, ReplyForm
 from app.letters import render as render_letter
-from app.models import AuditAction, CheckIn, ConsultationRequest, Message, PaymentStatus, Photo, find_by_token
+from app.models import AuditAction, CheckIn, ConsultationRequest, Message, Photo, find_by_token
 from app.payments import money
 from app.payments.checkout import send_to_checkout
 from app.photos import ACCEPTED_MIME_TYPES, PhotoLimits
@@ -470,10 +480,8 @@ def end_consultation(token: str):
 def _refundable_on_withdrawal(consultation: ConsultationRequest) -> str | None:
     """What a withdrawal gives back of a paid request (app.consultations.refunds.refund_withdrawn), as
     the reader writes money; None when nothing was paid or nothing is left."""
-    payment = payments.payment_for(consultation)
-    if payment is None or payment.status != PaymentStatus.PAID or payment.refundable_cents <= 0:
-        return None
-    return money(payment.refundable_cents, payment.currency)
+    payment = refunds.refundable_on_withdrawal(consultation)
+    return None if payment is None else money(payment.refundable_cents, payment.currency)
 
 
 def _confirmation_page(consultation: ConsultationRequest, token: str, action: str, form, status: int = 200):
